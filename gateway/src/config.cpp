@@ -1,0 +1,448 @@
+#include "gateway/config.hpp"
+
+#include <yaml-cpp/yaml.h>
+
+#include <algorithm>
+#include <charconv>
+#include <fstream>
+#include <limits>
+#include <set>
+#include <sstream>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+
+namespace floodgate {
+
+std::string endpoint::to_string() const {
+    if (host.find(':') != std::string::npos) return absl::StrCat("[", host, "]:", port);
+    return absl::StrCat(host, ":", port);
+}
+
+const upstream_config* config::find_upstream(std::string_view name) const {
+    for (const auto& u : upstreams)
+        if (u.name == name) return &u;
+    return nullptr;
+}
+
+namespace {
+
+bool parse_u64(std::string_view s, std::uint64_t& out) {
+    if (s.empty()) return false;
+    auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), out);
+    return ec == std::errc() && p == s.data() + s.size();
+}
+
+}  // namespace
+
+absl::StatusOr<duration> parse_duration(std::string_view text) {
+    std::string_view s = absl::StripAsciiWhitespace(text);
+    std::size_t digits = 0;
+    while (digits < s.size() && absl::ascii_isdigit(static_cast<unsigned char>(s[digits]))) ++digits;
+    std::uint64_t n = 0;
+    if (!parse_u64(s.substr(0, digits), n))
+        return absl::InvalidArgumentError(
+            absl::StrCat("expected a duration such as 250ms, 10s, 5m or 1h, got \"", text, "\""));
+    std::string unit = absl::AsciiStrToLower(absl::StripAsciiWhitespace(s.substr(digits)));
+    std::uint64_t ms_per_unit = 0;
+    if (unit == "ms") ms_per_unit = 1;
+    else if (unit.empty() || unit == "s") ms_per_unit = 1000;
+    else if (unit == "m" || unit == "min") ms_per_unit = 60'000;
+    else if (unit == "h") ms_per_unit = 3'600'000;
+    else
+        return absl::InvalidArgumentError(absl::StrCat(
+            "unknown duration unit \"", unit, "\" in \"", text, "\" (use ms, s, m or h)"));
+    if (n > std::numeric_limits<std::int64_t>::max() / ms_per_unit / 1000)
+        return absl::InvalidArgumentError(absl::StrCat("duration \"", text, "\" is too large"));
+    return duration(static_cast<std::int64_t>(n * ms_per_unit));
+}
+
+absl::StatusOr<std::uint64_t> parse_size(std::string_view text) {
+    std::string_view s = absl::StripAsciiWhitespace(text);
+    std::size_t digits = 0;
+    while (digits < s.size() && absl::ascii_isdigit(static_cast<unsigned char>(s[digits]))) ++digits;
+    std::uint64_t n = 0;
+    if (!parse_u64(s.substr(0, digits), n))
+        return absl::InvalidArgumentError(
+            absl::StrCat("expected a size such as 512, 16k, 10m or 1g, got \"", text, "\""));
+    std::string unit = absl::AsciiStrToLower(absl::StripAsciiWhitespace(s.substr(digits)));
+    std::uint64_t mult = 0;
+    if (unit.empty() || unit == "b") mult = 1;
+    else if (unit == "k" || unit == "kb" || unit == "kib") mult = 1ull << 10;
+    else if (unit == "m" || unit == "mb" || unit == "mib") mult = 1ull << 20;
+    else if (unit == "g" || unit == "gb" || unit == "gib") mult = 1ull << 30;
+    else
+        return absl::InvalidArgumentError(absl::StrCat(
+            "unknown size unit \"", unit, "\" in \"", text, "\" (use k, m or g)"));
+    if (n > std::numeric_limits<std::uint64_t>::max() / mult)
+        return absl::InvalidArgumentError(absl::StrCat("size \"", text, "\" is too large"));
+    return n * mult;
+}
+
+absl::StatusOr<endpoint> parse_endpoint(std::string_view text) {
+    std::string_view s = absl::StripAsciiWhitespace(text);
+    endpoint ep;
+    std::string_view port;
+    if (!s.empty() && s.front() == '[') {
+        auto close = s.find(']');
+        if (close == std::string_view::npos || close + 1 >= s.size() || s[close + 1] != ':')
+            return absl::InvalidArgumentError(
+                absl::StrCat("expected [ipv6]:port, got \"", text, "\""));
+        ep.host = std::string(s.substr(1, close - 1));
+        port = s.substr(close + 2);
+    } else {
+        auto colon = s.rfind(':');
+        if (colon == std::string_view::npos)
+            return absl::InvalidArgumentError(
+                absl::StrCat("expected host:port such as 127.0.0.1:8080, got \"", text, "\""));
+        if (s.substr(0, colon).find(':') != std::string_view::npos)
+            return absl::InvalidArgumentError(
+                absl::StrCat("write IPv6 addresses in brackets, [::1]:8080, got \"", text, "\""));
+        ep.host = std::string(s.substr(0, colon));
+        port = s.substr(colon + 1);
+        if (ep.host.empty()) ep.host = "0.0.0.0";
+    }
+    std::uint64_t p = 0;
+    if (!parse_u64(port, p) || p > 65535)
+        return absl::InvalidArgumentError(
+            absl::StrCat("expected a port from 0 to 65535 in \"", text, "\""));
+    if (ep.host.empty())
+        return absl::InvalidArgumentError(absl::StrCat("missing host in \"", text, "\""));
+    ep.port = static_cast<std::uint16_t>(p);
+    return ep;
+}
+
+namespace {
+
+// Walks the YAML tree, keeping the file name so that every error can say
+// where it is. The first error wins; later reads become no-ops.
+class reader {
+public:
+    explicit reader(std::string file) : file_(std::move(file)) {}
+
+    bool failed() const { return !status_.ok(); }
+    absl::Status status() const { return status_; }
+
+    void fail(const YAML::Node& at, std::string_view path, std::string_view why) {
+        if (failed()) return;
+        const YAML::Mark m = at.Mark();
+        if (m.is_null())
+            status_ = absl::InvalidArgumentError(absl::StrCat(file_, ": ", path, ": ", why));
+        else
+            status_ = absl::InvalidArgumentError(absl::StrCat(file_, ":", m.line + 1, ":",
+                                                              m.column + 1, ": ", path, ": ", why));
+    }
+
+    // Checks that a mapping has only known keys (typos are errors, not silently ignored).
+    bool expect_map(const YAML::Node& node, std::string_view path,
+                    std::initializer_list<std::string_view> keys) {
+        if (failed()) return false;
+        if (!node.IsMap()) {
+            fail(node, path, "expected a mapping (key: value lines)");
+            return false;
+        }
+        for (const auto& kv : node) {
+            const std::string key = kv.first.Scalar();
+            if (std::find(keys.begin(), keys.end(), key) == keys.end()) {
+                fail(kv.first, join(path, key),
+                     absl::StrCat("unknown key; expected one of: ", absl::StrJoin(keys, ", ")));
+                return false;
+            }
+        }
+        return true;
+    }
+
+    static std::string join(std::string_view path, std::string_view key) {
+        return path.empty() ? std::string(key) : absl::StrCat(path, ".", key);
+    }
+
+    bool scalar(const YAML::Node& n, std::string_view path, std::string& out) {
+        if (failed()) return false;
+        if (!n.IsScalar()) {
+            fail(n, path, "expected a single value");
+            return false;
+        }
+        out = n.Scalar();
+        return true;
+    }
+
+    void string(const YAML::Node& parent, std::string_view path, std::string_view key,
+                std::string& out) {
+        if (auto n = parent[std::string(key)]) scalar(n, join(path, key), out);
+    }
+
+    void boolean(const YAML::Node& parent, std::string_view path, std::string_view key, bool& out) {
+        auto n = parent[std::string(key)];
+        if (!n) return;
+        std::string s;
+        if (!scalar(n, join(path, key), s)) return;
+        s = absl::AsciiStrToLower(s);
+        if (s == "true" || s == "yes" || s == "on") out = true;
+        else if (s == "false" || s == "no" || s == "off") out = false;
+        else fail(n, join(path, key), absl::StrCat("expected true or false, got \"", n.Scalar(), "\""));
+    }
+
+    template <class T>
+    void number(const YAML::Node& parent, std::string_view path, std::string_view key, T& out,
+                std::uint64_t lo, std::uint64_t hi) {
+        auto n = parent[std::string(key)];
+        if (!n) return;
+        std::string s;
+        if (!scalar(n, join(path, key), s)) return;
+        std::uint64_t v = 0;
+        if (!parse_u64(s, v) || v < lo || v > hi) {
+            fail(n, join(path, key),
+                 absl::StrCat("expected a whole number from ", lo, " to ", hi, ", got \"", s, "\""));
+            return;
+        }
+        out = static_cast<T>(v);
+    }
+
+    void size(const YAML::Node& parent, std::string_view path, std::string_view key,
+              std::uint64_t& out, std::uint64_t lo, std::uint64_t hi) {
+        auto n = parent[std::string(key)];
+        if (!n) return;
+        std::string s;
+        if (!scalar(n, join(path, key), s)) return;
+        auto v = parse_size(s);
+        if (!v.ok()) return fail(n, join(path, key), v.status().message());
+        if (*v < lo || *v > hi)
+            return fail(n, join(path, key),
+                        absl::StrCat("expected a size from ", lo, " to ", hi, " bytes, got \"", s, "\""));
+        out = *v;
+    }
+
+    void size(const YAML::Node& parent, std::string_view path, std::string_view key,
+              std::size_t& out, std::uint64_t lo, std::uint64_t hi) {
+        std::uint64_t v = out;
+        size(parent, path, key, v, lo, hi);
+        out = static_cast<std::size_t>(v);
+    }
+
+    void time(const YAML::Node& parent, std::string_view path, std::string_view key, duration& out,
+              duration lo = duration(1)) {
+        auto n = parent[std::string(key)];
+        if (!n) return;
+        std::string s;
+        if (!scalar(n, join(path, key), s)) return;
+        auto v = parse_duration(s);
+        if (!v.ok()) return fail(n, join(path, key), v.status().message());
+        if (*v < lo)
+            return fail(n, join(path, key),
+                        absl::StrCat("must be at least ", lo.count(), "ms, got \"", s, "\""));
+        out = *v;
+    }
+
+    void address(const YAML::Node& n, std::string_view path, endpoint& out) {
+        std::string s;
+        if (!scalar(n, path, s)) return;
+        auto ep = parse_endpoint(s);
+        if (!ep.ok()) return fail(n, path, ep.status().message());
+        out = *ep;
+    }
+
+private:
+    std::string file_;
+    absl::Status status_;
+};
+
+void read_listener(reader& r, const YAML::Node& n, const std::string& path, listener_config& out) {
+    if (n.IsScalar()) {  // shorthand: "- 0.0.0.0:8080"
+        r.address(n, path, out.address);
+        return;
+    }
+    if (!r.expect_map(n, path, {"address", "tls", "max_connections"})) return;
+    if (!n["address"]) return r.fail(n, path, "missing address (host:port)");
+    r.address(n["address"], path + ".address", out.address);
+    r.number(n, path, "max_connections", out.max_connections, 1, 10'000'000);
+    if (auto t = n["tls"]) {
+        const std::string tp = path + ".tls";
+        if (!r.expect_map(t, tp, {"cert", "key"})) return;
+        tls_server_config tls;
+        r.string(t, tp, "cert", tls.cert_file);
+        r.string(t, tp, "key", tls.key_file);
+        if (tls.cert_file.empty()) return r.fail(t, tp, "missing cert (a PEM certificate chain file)");
+        if (tls.key_file.empty()) return r.fail(t, tp, "missing key (a PEM private key file)");
+        out.tls = std::move(tls);
+    }
+}
+
+void read_upstream(reader& r, const std::string& name, const YAML::Node& n, const std::string& path,
+                   upstream_config& out) {
+    out.name = name;
+    if (!r.expect_map(n, path,
+                      {"servers", "pool_size", "connect_timeout", "response_timeout",
+                       "idle_timeout", "max_fails", "fail_timeout", "tls"}))
+        return;
+    auto servers = n["servers"];
+    if (!servers) return r.fail(n, path, "missing servers (a list of host:port)");
+    const std::string sp = path + ".servers";
+    if (servers.IsScalar()) {
+        endpoint ep;
+        r.address(servers, sp, ep);
+        out.servers.push_back(ep);
+    } else if (servers.IsSequence()) {
+        std::size_t i = 0;
+        for (const auto& s : servers) {
+            endpoint ep;
+            r.address(s, absl::StrCat(sp, "[", i++, "]"), ep);
+            if (ep.port == 0) return r.fail(s, sp, "an upstream server needs a port other than 0");
+            out.servers.push_back(ep);
+        }
+    } else {
+        return r.fail(servers, sp, "expected a list of host:port");
+    }
+    if (!r.failed() && out.servers.empty()) return r.fail(servers, sp, "needs at least one server");
+    r.number(n, path, "pool_size", out.pool_size, 0, 100'000);
+    r.time(n, path, "connect_timeout", out.connect_timeout);
+    r.time(n, path, "response_timeout", out.response_timeout);
+    r.time(n, path, "idle_timeout", out.idle_timeout);
+    r.number(n, path, "max_fails", out.max_fails, 1, 1'000'000);
+    r.time(n, path, "fail_timeout", out.fail_timeout);
+    if (auto t = n["tls"]) {
+        const std::string tp = path + ".tls";
+        if (t.IsScalar()) {
+            r.boolean(n, path, "tls", out.tls.enabled);
+        } else if (r.expect_map(t, tp, {"enabled", "verify", "ca", "server_name"})) {
+            out.tls.enabled = true;
+            r.boolean(t, tp, "enabled", out.tls.enabled);
+            r.boolean(t, tp, "verify", out.tls.verify);
+            r.string(t, tp, "ca", out.tls.ca_file);
+            r.string(t, tp, "server_name", out.tls.server_name);
+        }
+    }
+}
+
+}  // namespace
+
+absl::StatusOr<config> parse_config(std::string_view yaml_text, std::string_view file_name) {
+    YAML::Node root;
+    try {
+        root = YAML::Load(std::string(yaml_text));
+    } catch (const YAML::ParserException& e) {
+        return absl::InvalidArgumentError(absl::StrCat(file_name, ":", e.mark.line + 1, ":",
+                                                       e.mark.column + 1, ": ", e.msg));
+    }
+    reader r{std::string(file_name)};
+    config c;
+    c.source_file = std::string(file_name);
+    if (!root || root.IsNull())
+        return absl::InvalidArgumentError(absl::StrCat(file_name, ": the file is empty"));
+    try {
+        if (!r.expect_map(root, "",
+                          {"threads", "listen", "admin", "limits", "timeouts", "upstreams",
+                           "default_upstream", "access_log", "log_level", "state_dir", "via"}))
+            return r.status();
+        r.number(root, "", "threads", c.threads, 0, 1024);
+
+        auto listen = root["listen"];
+        if (!listen) return absl::InvalidArgumentError(absl::StrCat(
+            file_name, ": listen: missing; say where to accept clients, e.g. listen: [{address: 0.0.0.0:8080}]"));
+        if (listen.IsSequence()) {
+            std::size_t i = 0;
+            for (const auto& l : listen) {
+                listener_config lc;
+                read_listener(r, l, absl::StrCat("listen[", i++, "]"), lc);
+                c.listeners.push_back(std::move(lc));
+            }
+        } else {
+            listener_config lc;
+            read_listener(r, listen, "listen", lc);
+            c.listeners.push_back(std::move(lc));
+        }
+        if (!r.failed() && c.listeners.empty()) r.fail(listen, "listen", "needs at least one address");
+
+        if (auto a = root["admin"]) {
+            if (a.IsScalar()) {
+                std::string s = absl::AsciiStrToLower(a.Scalar());
+                if (s == "off" || s == "false" || s == "no") c.admin.enabled = false;
+                else r.address(a, "admin", c.admin.address);
+            } else if (r.expect_map(a, "admin", {"address", "enabled"})) {
+                if (a["address"]) r.address(a["address"], "admin.address", c.admin.address);
+                r.boolean(a, "admin", "enabled", c.admin.enabled);
+            }
+        }
+
+        if (auto l = root["limits"]; l && r.expect_map(l, "limits",
+                {"header_bytes", "header_count", "body_bytes", "pipelined_requests",
+                 "requests_per_connection"})) {
+            r.size(l, "limits", "header_bytes", c.limits.header_bytes, 512, 1 << 20);
+            r.number(l, "limits", "header_count", c.limits.header_count, 1, 10'000);
+            r.size(l, "limits", "body_bytes", c.limits.body_bytes, 0, std::uint64_t(1) << 50);
+            r.number(l, "limits", "pipelined_requests", c.limits.pipelined_requests, 1, 10'000);
+            r.number(l, "limits", "requests_per_connection", c.limits.requests_per_connection, 1,
+                     100'000'000);
+        }
+
+        if (auto t = root["timeouts"]; t && r.expect_map(t, "timeouts",
+                {"request_header", "keepalive", "body", "send", "tunnel_idle", "shutdown_grace"})) {
+            r.time(t, "timeouts", "request_header", c.timeouts.request_header);
+            r.time(t, "timeouts", "keepalive", c.timeouts.keepalive);
+            r.time(t, "timeouts", "body", c.timeouts.body);
+            r.time(t, "timeouts", "send", c.timeouts.send);
+            r.time(t, "timeouts", "tunnel_idle", c.timeouts.tunnel_idle);
+            r.time(t, "timeouts", "shutdown_grace", c.timeouts.shutdown_grace, duration(0));
+        }
+
+        if (auto u = root["upstreams"]) {
+            if (!u.IsMap()) {
+                r.fail(u, "upstreams", "expected a mapping of name: {servers: [...]}");
+            } else {
+                for (const auto& kv : u) {
+                    upstream_config uc;
+                    const std::string name = kv.first.Scalar();
+                    read_upstream(r, name, kv.second, absl::StrCat("upstreams.", name), uc);
+                    c.upstreams.push_back(std::move(uc));
+                }
+            }
+        }
+        r.string(root, "", "default_upstream", c.default_upstream);
+        if (!r.failed() && !c.default_upstream.empty() && !c.find_upstream(c.default_upstream)) {
+            std::vector<std::string> names;
+            for (const auto& u : c.upstreams) names.push_back(u.name);
+            r.fail(root["default_upstream"], "default_upstream",
+                   absl::StrCat("no upstream named \"", c.default_upstream, "\"; defined: ",
+                                names.empty() ? "none" : absl::StrJoin(names, ", ")));
+        }
+        if (!r.failed() && c.default_upstream.empty() && c.upstreams.size() == 1)
+            c.default_upstream = c.upstreams.front().name;
+
+        if (auto a = root["access_log"]) {
+            if (a.IsScalar()) {
+                std::string s = a.Scalar();
+                if (absl::AsciiStrToLower(s) == "off") c.access_log.enabled = false;
+                else c.access_log.path = s;
+            } else if (r.expect_map(a, "access_log", {"enabled", "path"})) {
+                r.boolean(a, "access_log", "enabled", c.access_log.enabled);
+                r.string(a, "access_log", "path", c.access_log.path);
+            }
+        }
+        r.string(root, "", "log_level", c.log_level);
+        if (!r.failed()) {
+            static const std::set<std::string> levels{"trace", "debug", "info", "warn",
+                                                      "error", "critical", "off"};
+            if (!levels.count(c.log_level))
+                r.fail(root["log_level"], "log_level",
+                       absl::StrCat("expected one of trace, debug, info, warn, error, critical, "
+                                    "off, got \"", c.log_level, "\""));
+        }
+        r.string(root, "", "state_dir", c.state_dir);
+        r.string(root, "", "via", c.via);
+    } catch (const YAML::Exception& e) {
+        return absl::InvalidArgumentError(absl::StrCat(file_name, ":", e.mark.line + 1, ":",
+                                                       e.mark.column + 1, ": ", e.msg));
+    }
+    if (r.failed()) return r.status();
+    return c;
+}
+
+absl::StatusOr<config> load_config_file(const std::string& path) {
+    std::ifstream in(path, std::ios::binary);
+    if (!in) return absl::NotFoundError(absl::StrCat(path, ": cannot open the file"));
+    std::ostringstream ss;
+    ss << in.rdbuf();
+    return parse_config(ss.str(), path);
+}
+
+}  // namespace floodgate
