@@ -9,15 +9,18 @@
 #include <set>
 #include <sstream>
 
-#include "absl/strings/ascii.h"
-#include "absl/strings/str_cat.h"
-#include "absl/strings/str_join.h"
+#include "gateway/text.hpp"
 
 namespace floodgate {
 
+using text::cat;
+using text::join;
+using text::to_lower;
+using text::trim;
+
 std::string endpoint::to_string() const {
-    if (host.find(':') != std::string::npos) return absl::StrCat("[", host, "]:", port);
-    return absl::StrCat(host, ":", port);
+    if (host.find(':') != std::string::npos) return cat("[", host, "]:", port);
+    return cat(host, ":", port);
 }
 
 const upstream_config* config::find_upstream(std::string_view name) const {
@@ -26,79 +29,71 @@ const upstream_config* config::find_upstream(std::string_view name) const {
     return nullptr;
 }
 
-namespace {
-
-bool parse_u64(std::string_view s, std::uint64_t& out) {
-    if (s.empty()) return false;
-    auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), out);
-    return ec == std::errc() && p == s.data() + s.size();
-}
-
-}  // namespace
+using text::parse_u64;
 
 absl::StatusOr<duration> parse_duration(std::string_view text) {
-    std::string_view s = absl::StripAsciiWhitespace(text);
+    std::string_view s = trim(text);
     std::size_t digits = 0;
-    while (digits < s.size() && absl::ascii_isdigit(static_cast<unsigned char>(s[digits]))) ++digits;
+    while (digits < s.size() && (s[digits] >= '0' && s[digits] <= '9')) ++digits;
     std::uint64_t n = 0;
     if (!parse_u64(s.substr(0, digits), n))
         return absl::InvalidArgumentError(
-            absl::StrCat("expected a duration such as 250ms, 10s, 5m or 1h, got \"", text, "\""));
-    std::string unit = absl::AsciiStrToLower(absl::StripAsciiWhitespace(s.substr(digits)));
+            cat("expected a duration such as 250ms, 10s, 5m or 1h, got \"", text, "\""));
+    std::string unit = to_lower(trim(s.substr(digits)));
     std::uint64_t ms_per_unit = 0;
     if (unit == "ms") ms_per_unit = 1;
     else if (unit.empty() || unit == "s") ms_per_unit = 1000;
     else if (unit == "m" || unit == "min") ms_per_unit = 60'000;
     else if (unit == "h") ms_per_unit = 3'600'000;
     else
-        return absl::InvalidArgumentError(absl::StrCat(
+        return absl::InvalidArgumentError(cat(
             "unknown duration unit \"", unit, "\" in \"", text, "\" (use ms, s, m or h)"));
     if (n > std::numeric_limits<std::int64_t>::max() / ms_per_unit / 1000)
-        return absl::InvalidArgumentError(absl::StrCat("duration \"", text, "\" is too large"));
+        return absl::InvalidArgumentError(cat("duration \"", text, "\" is too large"));
     return duration(static_cast<std::int64_t>(n * ms_per_unit));
 }
 
 absl::StatusOr<std::uint64_t> parse_size(std::string_view text) {
-    std::string_view s = absl::StripAsciiWhitespace(text);
+    std::string_view s = trim(text);
     std::size_t digits = 0;
-    while (digits < s.size() && absl::ascii_isdigit(static_cast<unsigned char>(s[digits]))) ++digits;
+    while (digits < s.size() && (s[digits] >= '0' && s[digits] <= '9')) ++digits;
     std::uint64_t n = 0;
     if (!parse_u64(s.substr(0, digits), n))
         return absl::InvalidArgumentError(
-            absl::StrCat("expected a size such as 512, 16k, 10m or 1g, got \"", text, "\""));
-    std::string unit = absl::AsciiStrToLower(absl::StripAsciiWhitespace(s.substr(digits)));
+            cat("expected a size such as 512, 16k, 10m or 1g, got \"", text, "\""));
+    std::string unit = to_lower(trim(s.substr(digits)));
     std::uint64_t mult = 0;
     if (unit.empty() || unit == "b") mult = 1;
     else if (unit == "k" || unit == "kb" || unit == "kib") mult = 1ull << 10;
     else if (unit == "m" || unit == "mb" || unit == "mib") mult = 1ull << 20;
     else if (unit == "g" || unit == "gb" || unit == "gib") mult = 1ull << 30;
     else
-        return absl::InvalidArgumentError(absl::StrCat(
+        return absl::InvalidArgumentError(cat(
             "unknown size unit \"", unit, "\" in \"", text, "\" (use k, m or g)"));
     if (n > std::numeric_limits<std::uint64_t>::max() / mult)
-        return absl::InvalidArgumentError(absl::StrCat("size \"", text, "\" is too large"));
+        return absl::InvalidArgumentError(cat("size \"", text, "\" is too large"));
     return n * mult;
 }
 
 absl::StatusOr<endpoint> parse_endpoint(std::string_view text) {
-    std::string_view s = absl::StripAsciiWhitespace(text);
+    std::string_view s = trim(text);
     endpoint ep;
     std::string_view port;
     if (!s.empty() && s.front() == '[') {
         auto close = s.find(']');
         if (close == std::string_view::npos || close + 1 >= s.size() || s[close + 1] != ':')
             return absl::InvalidArgumentError(
-                absl::StrCat("expected [ipv6]:port, got \"", text, "\""));
+                cat("expected [ipv6]:port, got \"", text, "\""));
         ep.host = std::string(s.substr(1, close - 1));
         port = s.substr(close + 2);
     } else {
         auto colon = s.rfind(':');
         if (colon == std::string_view::npos)
             return absl::InvalidArgumentError(
-                absl::StrCat("expected host:port such as 127.0.0.1:8080, got \"", text, "\""));
+                cat("expected host:port such as 127.0.0.1:8080, got \"", text, "\""));
         if (s.substr(0, colon).find(':') != std::string_view::npos)
             return absl::InvalidArgumentError(
-                absl::StrCat("write IPv6 addresses in brackets, [::1]:8080, got \"", text, "\""));
+                cat("write IPv6 addresses in brackets, [::1]:8080, got \"", text, "\""));
         ep.host = std::string(s.substr(0, colon));
         port = s.substr(colon + 1);
         if (ep.host.empty()) ep.host = "0.0.0.0";
@@ -106,9 +101,9 @@ absl::StatusOr<endpoint> parse_endpoint(std::string_view text) {
     std::uint64_t p = 0;
     if (!parse_u64(port, p) || p > 65535)
         return absl::InvalidArgumentError(
-            absl::StrCat("expected a port from 0 to 65535 in \"", text, "\""));
+            cat("expected a port from 0 to 65535 in \"", text, "\""));
     if (ep.host.empty())
-        return absl::InvalidArgumentError(absl::StrCat("missing host in \"", text, "\""));
+        return absl::InvalidArgumentError(cat("missing host in \"", text, "\""));
     ep.port = static_cast<std::uint16_t>(p);
     return ep;
 }
@@ -128,9 +123,9 @@ public:
         if (failed()) return;
         const YAML::Mark m = at.Mark();
         if (m.is_null())
-            status_ = absl::InvalidArgumentError(absl::StrCat(file_, ": ", path, ": ", why));
+            status_ = absl::InvalidArgumentError(cat(file_, ": ", path, ": ", why));
         else
-            status_ = absl::InvalidArgumentError(absl::StrCat(file_, ":", m.line + 1, ":",
+            status_ = absl::InvalidArgumentError(cat(file_, ":", m.line + 1, ":",
                                                               m.column + 1, ": ", path, ": ", why));
     }
 
@@ -145,16 +140,16 @@ public:
         for (const auto& kv : node) {
             const std::string key = kv.first.Scalar();
             if (std::find(keys.begin(), keys.end(), key) == keys.end()) {
-                fail(kv.first, join(path, key),
-                     absl::StrCat("unknown key; expected one of: ", absl::StrJoin(keys, ", ")));
+                fail(kv.first, child(path, key),
+                     cat("unknown key; expected one of: ", join(keys, ", ")));
                 return false;
             }
         }
         return true;
     }
 
-    static std::string join(std::string_view path, std::string_view key) {
-        return path.empty() ? std::string(key) : absl::StrCat(path, ".", key);
+    static std::string child(std::string_view path, std::string_view key) {
+        return path.empty() ? std::string(key) : cat(path, ".", key);
     }
 
     bool scalar(const YAML::Node& n, std::string_view path, std::string& out) {
@@ -169,18 +164,18 @@ public:
 
     void string(const YAML::Node& parent, std::string_view path, std::string_view key,
                 std::string& out) {
-        if (auto n = parent[std::string(key)]) scalar(n, join(path, key), out);
+        if (auto n = parent[std::string(key)]) scalar(n, child(path, key), out);
     }
 
     void boolean(const YAML::Node& parent, std::string_view path, std::string_view key, bool& out) {
         auto n = parent[std::string(key)];
         if (!n) return;
         std::string s;
-        if (!scalar(n, join(path, key), s)) return;
-        s = absl::AsciiStrToLower(s);
+        if (!scalar(n, child(path, key), s)) return;
+        s = to_lower(s);
         if (s == "true" || s == "yes" || s == "on") out = true;
         else if (s == "false" || s == "no" || s == "off") out = false;
-        else fail(n, join(path, key), absl::StrCat("expected true or false, got \"", n.Scalar(), "\""));
+        else fail(n, child(path, key), cat("expected true or false, got \"", n.Scalar(), "\""));
     }
 
     template <class T>
@@ -189,11 +184,11 @@ public:
         auto n = parent[std::string(key)];
         if (!n) return;
         std::string s;
-        if (!scalar(n, join(path, key), s)) return;
+        if (!scalar(n, child(path, key), s)) return;
         std::uint64_t v = 0;
         if (!parse_u64(s, v) || v < lo || v > hi) {
-            fail(n, join(path, key),
-                 absl::StrCat("expected a whole number from ", lo, " to ", hi, ", got \"", s, "\""));
+            fail(n, child(path, key),
+                 cat("expected a whole number from ", lo, " to ", hi, ", got \"", s, "\""));
             return;
         }
         out = static_cast<T>(v);
@@ -204,20 +199,13 @@ public:
         auto n = parent[std::string(key)];
         if (!n) return;
         std::string s;
-        if (!scalar(n, join(path, key), s)) return;
+        if (!scalar(n, child(path, key), s)) return;
         auto v = parse_size(s);
-        if (!v.ok()) return fail(n, join(path, key), v.status().message());
+        if (!v.ok()) return fail(n, child(path, key), std::string(v.status().message()));
         if (*v < lo || *v > hi)
-            return fail(n, join(path, key),
-                        absl::StrCat("expected a size from ", lo, " to ", hi, " bytes, got \"", s, "\""));
+            return fail(n, child(path, key),
+                        cat("expected a size from ", lo, " to ", hi, " bytes, got \"", s, "\""));
         out = *v;
-    }
-
-    void size(const YAML::Node& parent, std::string_view path, std::string_view key,
-              std::size_t& out, std::uint64_t lo, std::uint64_t hi) {
-        std::uint64_t v = out;
-        size(parent, path, key, v, lo, hi);
-        out = static_cast<std::size_t>(v);
     }
 
     void time(const YAML::Node& parent, std::string_view path, std::string_view key, duration& out,
@@ -225,12 +213,12 @@ public:
         auto n = parent[std::string(key)];
         if (!n) return;
         std::string s;
-        if (!scalar(n, join(path, key), s)) return;
+        if (!scalar(n, child(path, key), s)) return;
         auto v = parse_duration(s);
-        if (!v.ok()) return fail(n, join(path, key), v.status().message());
+        if (!v.ok()) return fail(n, child(path, key), std::string(v.status().message()));
         if (*v < lo)
-            return fail(n, join(path, key),
-                        absl::StrCat("must be at least ", lo.count(), "ms, got \"", s, "\""));
+            return fail(n, child(path, key),
+                        cat("must be at least ", lo.count(), "ms, got \"", s, "\""));
         out = *v;
     }
 
@@ -238,7 +226,7 @@ public:
         std::string s;
         if (!scalar(n, path, s)) return;
         auto ep = parse_endpoint(s);
-        if (!ep.ok()) return fail(n, path, ep.status().message());
+        if (!ep.ok()) return fail(n, path, std::string(ep.status().message()));
         out = *ep;
     }
 
@@ -286,7 +274,7 @@ void read_upstream(reader& r, const std::string& name, const YAML::Node& n, cons
         std::size_t i = 0;
         for (const auto& s : servers) {
             endpoint ep;
-            r.address(s, absl::StrCat(sp, "[", i++, "]"), ep);
+            r.address(s, cat(sp, "[", i++, "]"), ep);
             if (ep.port == 0) return r.fail(s, sp, "an upstream server needs a port other than 0");
             out.servers.push_back(ep);
         }
@@ -321,14 +309,14 @@ absl::StatusOr<config> parse_config(std::string_view yaml_text, std::string_view
     try {
         root = YAML::Load(std::string(yaml_text));
     } catch (const YAML::ParserException& e) {
-        return absl::InvalidArgumentError(absl::StrCat(file_name, ":", e.mark.line + 1, ":",
+        return absl::InvalidArgumentError(cat(file_name, ":", e.mark.line + 1, ":",
                                                        e.mark.column + 1, ": ", e.msg));
     }
     reader r{std::string(file_name)};
     config c;
     c.source_file = std::string(file_name);
     if (!root || root.IsNull())
-        return absl::InvalidArgumentError(absl::StrCat(file_name, ": the file is empty"));
+        return absl::InvalidArgumentError(cat(file_name, ": the file is empty"));
     try {
         if (!r.expect_map(root, "",
                           {"threads", "listen", "admin", "limits", "timeouts", "upstreams",
@@ -337,13 +325,13 @@ absl::StatusOr<config> parse_config(std::string_view yaml_text, std::string_view
         r.number(root, "", "threads", c.threads, 0, 1024);
 
         auto listen = root["listen"];
-        if (!listen) return absl::InvalidArgumentError(absl::StrCat(
+        if (!listen) return absl::InvalidArgumentError(cat(
             file_name, ": listen: missing; say where to accept clients, e.g. listen: [{address: 0.0.0.0:8080}]"));
         if (listen.IsSequence()) {
             std::size_t i = 0;
             for (const auto& l : listen) {
                 listener_config lc;
-                read_listener(r, l, absl::StrCat("listen[", i++, "]"), lc);
+                read_listener(r, l, cat("listen[", i++, "]"), lc);
                 c.listeners.push_back(std::move(lc));
             }
         } else {
@@ -355,7 +343,7 @@ absl::StatusOr<config> parse_config(std::string_view yaml_text, std::string_view
 
         if (auto a = root["admin"]) {
             if (a.IsScalar()) {
-                std::string s = absl::AsciiStrToLower(a.Scalar());
+                std::string s = to_lower(a.Scalar());
                 if (s == "off" || s == "false" || s == "no") c.admin.enabled = false;
                 else r.address(a, "admin", c.admin.address);
             } else if (r.expect_map(a, "admin", {"address", "enabled"})) {
@@ -392,7 +380,7 @@ absl::StatusOr<config> parse_config(std::string_view yaml_text, std::string_view
                 for (const auto& kv : u) {
                     upstream_config uc;
                     const std::string name = kv.first.Scalar();
-                    read_upstream(r, name, kv.second, absl::StrCat("upstreams.", name), uc);
+                    read_upstream(r, name, kv.second, cat("upstreams.", name), uc);
                     c.upstreams.push_back(std::move(uc));
                 }
             }
@@ -402,8 +390,8 @@ absl::StatusOr<config> parse_config(std::string_view yaml_text, std::string_view
             std::vector<std::string> names;
             for (const auto& u : c.upstreams) names.push_back(u.name);
             r.fail(root["default_upstream"], "default_upstream",
-                   absl::StrCat("no upstream named \"", c.default_upstream, "\"; defined: ",
-                                names.empty() ? "none" : absl::StrJoin(names, ", ")));
+                   cat("no upstream named \"", c.default_upstream, "\"; defined: ",
+                                names.empty() ? "none" : join(names, ", ")));
         }
         if (!r.failed() && c.default_upstream.empty() && c.upstreams.size() == 1)
             c.default_upstream = c.upstreams.front().name;
@@ -411,7 +399,7 @@ absl::StatusOr<config> parse_config(std::string_view yaml_text, std::string_view
         if (auto a = root["access_log"]) {
             if (a.IsScalar()) {
                 std::string s = a.Scalar();
-                if (absl::AsciiStrToLower(s) == "off") c.access_log.enabled = false;
+                if (to_lower(s) == "off") c.access_log.enabled = false;
                 else c.access_log.path = s;
             } else if (r.expect_map(a, "access_log", {"enabled", "path"})) {
                 r.boolean(a, "access_log", "enabled", c.access_log.enabled);
@@ -424,13 +412,13 @@ absl::StatusOr<config> parse_config(std::string_view yaml_text, std::string_view
                                                       "error", "critical", "off"};
             if (!levels.count(c.log_level))
                 r.fail(root["log_level"], "log_level",
-                       absl::StrCat("expected one of trace, debug, info, warn, error, critical, "
+                       cat("expected one of trace, debug, info, warn, error, critical, "
                                     "off, got \"", c.log_level, "\""));
         }
         r.string(root, "", "state_dir", c.state_dir);
         r.string(root, "", "via", c.via);
     } catch (const YAML::Exception& e) {
-        return absl::InvalidArgumentError(absl::StrCat(file_name, ":", e.mark.line + 1, ":",
+        return absl::InvalidArgumentError(cat(file_name, ":", e.mark.line + 1, ":",
                                                        e.mark.column + 1, ": ", e.msg));
     }
     if (r.failed()) return r.status();
@@ -439,7 +427,7 @@ absl::StatusOr<config> parse_config(std::string_view yaml_text, std::string_view
 
 absl::StatusOr<config> load_config_file(const std::string& path) {
     std::ifstream in(path, std::ios::binary);
-    if (!in) return absl::NotFoundError(absl::StrCat(path, ": cannot open the file"));
+    if (!in) return absl::NotFoundError(cat(path, ": cannot open the file"));
     std::ostringstream ss;
     ss << in.rdbuf();
     return parse_config(ss.str(), path);

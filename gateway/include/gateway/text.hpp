@@ -1,0 +1,77 @@
+// Small string helpers for std::string_view. Debian's Abseil is built with its
+// own absl::string_view (not std::string_view), so absl::StrCat and friends do
+// not accept std::string_view; these fill that gap without conversions.
+#pragma once
+
+#include <algorithm>
+#include <cctype>
+#include <charconv>
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <type_traits>
+
+namespace floodgate::text {
+
+inline std::string_view trim(std::string_view s) {
+    while (!s.empty() && (s.front() == ' ' || s.front() == '\t' || s.front() == '\r' ||
+                          s.front() == '\n'))
+        s.remove_prefix(1);
+    while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '\r' ||
+                          s.back() == '\n'))
+        s.remove_suffix(1);
+    return s;
+}
+
+inline char lower(char c) { return (c >= 'A' && c <= 'Z') ? char(c - 'A' + 'a') : c; }
+
+inline std::string to_lower(std::string_view s) {
+    std::string out(s);
+    for (auto& c : out) c = lower(c);
+    return out;
+}
+
+inline bool iequals(std::string_view a, std::string_view b) {
+    return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(),
+                                              [](char x, char y) { return lower(x) == lower(y); });
+}
+
+inline bool parse_u64(std::string_view s, std::uint64_t& out) {
+    if (s.empty()) return false;
+    auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), out);
+    return ec == std::errc() && p == s.data() + s.size();
+}
+
+namespace detail {
+inline void append(std::string& out, std::string_view s) { out.append(s); }
+inline void append(std::string& out, const char* s) { out.append(s); }
+inline void append(std::string& out, const std::string& s) { out.append(s); }
+inline void append(std::string& out, char c) { out.push_back(c); }
+template <class T>
+    requires std::is_arithmetic_v<T>
+void append(std::string& out, T v) {
+    out.append(std::to_string(v));
+}
+}  // namespace detail
+
+// cat("a", sv, 42) == "a" + sv + "42"
+template <class... Args>
+std::string cat(const Args&... args) {
+    std::string out;
+    (detail::append(out, args), ...);
+    return out;
+}
+
+template <class Range>
+std::string join(const Range& items, std::string_view sep) {
+    std::string out;
+    bool first = true;
+    for (const auto& i : items) {
+        if (!first) out.append(sep);
+        first = false;
+        detail::append(out, i);
+    }
+    return out;
+}
+
+}  // namespace floodgate::text
