@@ -1,1 +1,162 @@
-// placeholder
+#include "gateway/headers.hpp"
+
+#include <boost/beast/http/rfc7230.hpp>
+
+#include <cstring>
+#include <string>
+
+#include "gateway/text.hpp"
+
+namespace floodgate::headers {
+
+namespace http = boost::beast::http;
+
+std::size_t find_header_end(std::string_view buf) {
+    auto pos = buf.find("\r\n\r\n");
+    return pos == std::string_view::npos ? 0 : pos + 4;
+}
+
+raw_verdict scan_raw_header(std::string_view block, std::size_t max_fields) {
+    std::size_t lines = 0;
+    bool line_start = true;
+    const std::size_t n = block.size();
+    for (std::size_t i = 0; i < n; ++i) {
+        const unsigned char c = static_cast<unsigned char>(block[i]);
+        if (line_start) {
+            line_start = false;
+            if (lines > 0 && (c == ' ' || c == '\t')) return raw_verdict::obs_fold;
+        }
+        if (c == '\r') {
+            if (i + 1 >= n || block[i + 1] != '\n') return raw_verdict::bad_line_ending;
+            ++i;
+            ++lines;
+            line_start = true;
+            continue;
+        }
+        if (c == '\n') return raw_verdict::bad_line_ending;
+        if ((c < 0x20 && c != '\t') || c == 0x7f) return raw_verdict::bad_byte;
+    }
+    // lines counts the start line, each field line and the final empty line.
+    if (lines >= 2 && lines - 2 > max_fields) return raw_verdict::too_many_fields;
+    return raw_verdict::ok;
+}
+
+std::optional<std::uint64_t> parse_content_length(std::string_view v) {
+    v = text::trim(v);
+    if (v.empty() || v.size() > 19) return std::nullopt;  // 19 digits always fit in u64
+    std::uint64_t n = 0;
+    for (char c : v) {
+        if (c < '0' || c > '9') return std::nullopt;
+        n = n * 10 + static_cast<std::uint64_t>(c - '0');
+    }
+    return n;
+}
+
+framing_verdict check_request_framing(const fields& f, unsigned version) {
+    std::size_t hosts = 0, lengths = 0, encodings = 0;
+    std::string_view te;
+    for (const auto& field : f) {
+        switch (field.name()) {
+            case http::field::host:
+                ++hosts;
+                break;
+            case http::field::content_length:
+                ++lengths;
+                if (!parse_content_length(field.value())) return framing_verdict::bad_content_length;
+                break;
+            case http::field::transfer_encoding:
+                ++encodings;
+                te = field.value();
+                break;
+            default:
+                break;
+        }
+    }
+    if (hosts > 1) return framing_verdict::duplicate_host;
+    if (hosts == 0 && version >= 11) return framing_verdict::missing_host;
+    if (lengths > 1) return framing_verdict::duplicate_content_length;
+    if (encodings > 0 && lengths > 0) return framing_verdict::content_length_and_transfer_encoding;
+    if (encodings > 1) return framing_verdict::bad_transfer_encoding;
+    if (encodings == 1 && !text::iequals(text::trim(te), "chunked"))
+        return framing_verdict::bad_transfer_encoding;
+    if (encodings == 1 && version < 11) return framing_verdict::bad_transfer_encoding;
+    return framing_verdict::ok;
+}
+
+const char* to_string(framing_verdict v) {
+    switch (v) {
+        case framing_verdict::ok: return "ok";
+        case framing_verdict::missing_host: return "missing Host header";
+        case framing_verdict::duplicate_host: return "more than one Host header";
+        case framing_verdict::duplicate_content_length: return "more than one Content-Length header";
+        case framing_verdict::bad_content_length: return "invalid Content-Length";
+        case framing_verdict::bad_transfer_encoding: return "unsupported Transfer-Encoding";
+        case framing_verdict::content_length_and_transfer_encoding:
+            return "both Content-Length and Transfer-Encoding";
+    }
+    return "invalid framing";
+}
+
+bool strip_hop_by_hop(fields& f, bool keep_upgrade) {
+    bool upgrade = false;
+    // Fields named by Connection go first; copy the names, erasing invalidates views.
+    auto conn = f.find(http::field::connection);
+    if (conn != f.end()) {
+        std::string names;
+        for (auto it = f.find(http::field::connection); it != f.end() && it->name() == http::field::connection; ++it) {
+            names.append(it->value());
+            names.push_back(',');
+        }
+        for (auto token : http::token_list(names)) {
+            if (text::iequals(token, "upgrade")) {
+                upgrade = true;
+                continue;
+            }
+            if (text::iequals(token, "close") || text::iequals(token, "keep-alive")) continue;
+            f.erase(std::string_view(token.data(), token.size()));
+        }
+    }
+    upgrade = upgrade && f.count(http::field::upgrade) > 0;
+    static constexpr http::field always[] = {
+        http::field::connection,          http::field::keep_alive,
+        http::field::proxy_connection,    http::field::te,
+        http::field::trailer,             http::field::transfer_encoding,
+        http::field::proxy_authenticate,  http::field::proxy_authorization,
+    };
+    for (auto name : always) f.erase(name);
+    if (upgrade && keep_upgrade) {
+        f.set(http::field::connection, "upgrade");
+    } else {
+        f.erase(http::field::upgrade);
+    }
+    return upgrade;
+}
+
+void append_via(fields& f, unsigned version, std::string_view via) {
+    const std::string entry = text::cat(version >= 11 ? "1.1 " : "1.0 ", via);
+    auto it = f.find(http::field::via);
+    if (it == f.end()) {
+        f.set(http::field::via, entry);
+    } else {
+        f.set(http::field::via, text::cat(it->value(), ", ", entry));
+    }
+}
+
+void add_forwarded(fields& f, std::string_view client_ip, bool tls, std::string_view host,
+                   std::string_view via) {
+    // Several X-Forwarded-For lines are one list (RFC 9110 5.3); keep their order.
+    std::string xff;
+    for (auto it = f.find("X-Forwarded-For"); it != f.end() && text::iequals(it->name_string(), "X-Forwarded-For"); ++it) {
+        if (!xff.empty()) xff.append(", ");
+        xff.append(it->value());
+    }
+    if (!xff.empty()) xff.append(", ");
+    xff.append(client_ip);
+    f.set("X-Forwarded-For", xff);
+    f.set("X-Forwarded-Proto", tls ? "https" : "http");
+    if (!host.empty()) f.set("X-Forwarded-Host", host);
+    else f.erase("X-Forwarded-Host");
+    append_via(f, 11, via);
+}
+
+}  // namespace floodgate::headers

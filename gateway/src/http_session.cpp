@@ -1,1 +1,573 @@
-// placeholder
+#include "http_session.hpp"
+
+#include <boost/asio/experimental/awaitable_operators.hpp>
+#include <boost/url/parse.hpp>
+#include <spdlog/spdlog.h>
+
+#include <limits>
+
+#include "gateway/headers.hpp"
+#include "gateway/text.hpp"
+
+namespace floodgate {
+
+namespace {
+
+constexpr std::size_t relay_size = 16 * 1024;  // body bytes moved per read, each direction
+constexpr std::size_t read_chunk = 4096;       // header bytes asked for per read
+constexpr std::size_t response_header_limit = 64 * 1024;
+
+std::string_view view(const beast::flat_buffer& b) {
+    auto d = b.data();
+    return {static_cast<const char*>(d.data()), d.size()};
+}
+
+bool body_allowed(unsigned status) { return !(status / 100 == 1 || status == 204 || status == 304); }
+
+// A LF with no CR before it: the header can never end with CRLF CRLF, so the
+// request is refused now rather than when the header timeout fires.
+bool has_bare_lf(std::string_view s) {
+    for (std::size_t i = s.find('\n'); i != std::string_view::npos; i = s.find('\n', i + 1))
+        if (i == 0 || s[i - 1] != '\r') return true;
+    return false;
+}
+
+bool is_client_gone(const error_code& ec) {
+    return ec == http::error::end_of_stream || ec == net::error::eof ||
+           ec == net::error::connection_reset || ec == net::error::broken_pipe ||
+           ec == net::error::operation_aborted || ec == ssl::error::stream_truncated;
+}
+
+std::string error_body(http::status status, std::string_view detail) {
+    const unsigned code = static_cast<unsigned>(status);
+    if (code == 502 || code == 503 || code == 504) {
+        // A small page a person can read; it names no upstream, address or error.
+        std::string title = code == 504 ? "The site is taking too long to answer"
+                            : code == 503 ? "The site is busy"
+                                          : "The site is not answering right now";
+        return text::cat(
+            "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">"
+            "<meta name=\"viewport\" content=\"width=device-width,initial-scale=1\">"
+            "<title>", code, " - ", title, "</title>"
+            "<style>body{font-family:system-ui,sans-serif;max-width:36rem;margin:4rem auto;"
+            "padding:0 1rem;color:#222}h1{font-size:1.4rem}p{color:#555}</style></head><body>"
+            "<h1>", title, "</h1><p>", detail, "</p><p>Please try again in a moment.</p>"
+            "<p><small>Error ", code, " &middot; Floodgate</small></p></body></html>\n");
+    }
+    return text::cat(code, " ", http::obsolete_reason(status), ": ", detail, "\n");
+}
+
+}  // namespace
+
+struct http_session::exchange {
+    std::shared_ptr<const generation> gen;
+    steady_clock::time_point start = steady_clock::now();
+    std::optional<http::request_parser<http::buffer_body>> req;
+    const upstream_group* upstream = nullptr;
+    std::string_view upstream_label;
+    unsigned status = 0;
+    std::uint64_t bytes = 0;
+    unsigned client_version = 11;
+    bool keep_alive = false;
+    bool upgrade = false;
+    bool has_body = false;
+    bool expect_continue = false;
+};
+
+http_session::http_session(worker& w, listener_state& l, tcp::socket socket)
+    : w_(w),
+      l_(l),
+      s_(l.tls ? stream(std::move(socket), *l.tls) : stream(std::move(socket))) {
+    error_code ec;
+    auto ep = s_.socket().remote_endpoint(ec);
+    if (!ec) remote_ip_ = ep.address().to_string();
+    s_.socket().set_option(tcp::no_delay(true), ec);
+    w_.enter(this);
+}
+
+http_session::~http_session() {
+    w_.leave(this);
+    l_.connections.fetch_sub(1, std::memory_order_relaxed);
+}
+
+void http_session::close_if_idle() {
+    if (idle_) s_.close();
+}
+
+net::awaitable<void> http_session::run() {
+    const auto& cfg = *w_.gen()->cfg;
+    if (s_.is_tls()) {
+        s_.tcp().expires_after(cfg.timeouts.request_header);
+        auto [ec] = co_await s_.tls().async_handshake(ssl::stream_base::server, use_nothrow);
+        if (ec) {
+            spdlog::debug("TLS handshake with {} failed: {}", remote_ip_, ec.message());
+            co_return;
+        }
+    }
+    while (co_await serve_one()) {
+    }
+}
+
+net::awaitable<bool> http_session::serve_one() {
+    exchange x;
+    x.gen = w_.gen();
+    const config& cfg = *x.gen->cfg;
+
+    // Wait for the first byte of the next request (the keep-alive idle time).
+    const bool pipelined = buffer_.size() > 0;
+    pipeline_depth_ = pipelined ? pipeline_depth_ + 1 : 1;
+    if (!pipelined) {
+        if (w_.stopping()) co_return false;
+        idle_ = true;
+        s_.tcp().expires_after(requests_ == 0 ? cfg.timeouts.request_header : cfg.timeouts.keepalive);
+        auto [ec, n] = co_await s_.async_read_some(buffer_.prepare(read_chunk), use_nothrow);
+        idle_ = false;
+        if (ec) co_return false;  // closed, idle too long, or shutting down: nothing to answer
+        buffer_.commit(n);
+    }
+    x.start = steady_clock::now();
+
+    // The rest of the head, within one deadline from its first byte (slowloris).
+    s_.tcp().expires_after(cfg.timeouts.request_header);
+    std::size_t header_end = 0;
+    for (;;) {
+        header_end = headers::find_header_end(view(buffer_));
+        if (header_end) break;
+        if (buffer_.size() > cfg.limits.header_bytes)
+            co_return co_await respond_error(&x, http::status::request_header_fields_too_large,
+                                             "The request header is larger than this server accepts.");
+        if (has_bare_lf(view(buffer_)))
+            co_return co_await respond_error(&x, http::status::bad_request,
+                                             "Header lines must end with CRLF.");
+        auto [ec, n] = co_await s_.async_read_some(buffer_.prepare(read_chunk), use_nothrow);
+        if (ec == beast::error::timeout)
+            co_return co_await respond_error(&x, http::status::request_timeout,
+                                             "The request header did not arrive in time.");
+        if (ec) co_return false;
+        buffer_.commit(n);
+    }
+    if (header_end > cfg.limits.header_bytes)
+        co_return co_await respond_error(&x, http::status::request_header_fields_too_large,
+                                         "The request header is larger than this server accepts.");
+    switch (headers::scan_raw_header(view(buffer_).substr(0, header_end), cfg.limits.header_count)) {
+        case headers::raw_verdict::ok:
+            break;
+        case headers::raw_verdict::too_many_fields:
+            co_return co_await respond_error(&x, http::status::request_header_fields_too_large,
+                                             "The request has too many header fields.");
+        case headers::raw_verdict::obs_fold:
+            co_return co_await respond_error(&x, http::status::bad_request,
+                                             "Folded header lines (obs-fold) are not accepted.");
+        default:
+            co_return co_await respond_error(&x, http::status::bad_request,
+                                             "The request header contains invalid bytes.");
+    }
+
+    auto& p = x.req.emplace();
+    p.eager(false);
+    p.header_limit(std::numeric_limits<std::uint32_t>::max());
+    p.body_limit(cfg.limits.body_bytes);
+    error_code ec;
+    const std::size_t used = p.put(net::buffer(buffer_.data().data(), header_end), ec);
+    if (ec == http::error::body_limit)
+        co_return co_await respond_error(&x, http::status::payload_too_large,
+                                         "The request body is larger than this server accepts.");
+    if (ec || !p.is_header_done() || used != header_end)
+        co_return co_await respond_error(&x, http::status::bad_request, "The request is malformed.");
+    buffer_.consume(used);
+
+    auto& req = p.get();
+    x.client_version = req.version();
+    if (req.version() != 10 && req.version() != 11)
+        co_return co_await respond_error(&x, http::status::http_version_not_supported,
+                                         "Only HTTP/1.0 and HTTP/1.1 are supported.");
+    if (auto v = headers::check_request_framing(req, req.version()); v != headers::framing_verdict::ok)
+        co_return co_await respond_error(&x, http::status::bad_request, headers::to_string(v));
+
+    // Request target: origin-form, "*" for OPTIONS, or absolute-form (turned
+    // into origin-form with the URI's authority as Host, RFC 9112 3.2.2).
+    const std::string_view target = req.target();
+    if (target.empty())
+        co_return co_await respond_error(&x, http::status::bad_request, "Missing request target.");
+    if (target.front() != '/') {
+        if (target == "*" && req.method() == http::verb::options) {
+        } else if (text::iequals(target.substr(0, 7), "http://") ||
+                   text::iequals(target.substr(0, 8), "https://")) {
+            auto u = boost::urls::parse_absolute_uri(target);
+            if (!u || !u->has_authority() || u->encoded_host().empty())
+                co_return co_await respond_error(&x, http::status::bad_request, "Invalid absolute URI.");
+            std::string origin(u->encoded_path().data(), u->encoded_path().size());
+            if (origin.empty()) origin = "/";
+            if (u->has_query()) origin.append("?").append(u->encoded_query().data(), u->encoded_query().size());
+            std::string host(u->encoded_host_and_port().data(), u->encoded_host_and_port().size());
+            req.set(http::field::host, host);
+            req.target(origin);
+        } else {
+            co_return co_await respond_error(&x, http::status::bad_request,
+                                             "The request target must start with '/'.");
+        }
+    }
+
+    const std::string_view expect = req[http::field::expect];
+    if (!expect.empty() && req.version() >= 11) {
+        if (!text::iequals(text::trim(expect), "100-continue"))
+            co_return co_await respond_error(&x, http::status::expectation_failed,
+                                             "Only 'Expect: 100-continue' is supported.");
+        x.expect_continue = true;
+    }
+    req.erase(http::field::expect);
+
+    x.has_body = p.chunked() || p.content_length().value_or(0) > 0;
+    x.keep_alive = req.keep_alive();
+    x.upgrade = headers::strip_hop_by_hop(req, /*keep_upgrade=*/true);
+    headers::add_forwarded(req, remote_ip_, s_.is_tls(), req[http::field::host], cfg.via);
+    if (p.chunked()) req.chunked(true);
+    req.version(11);
+
+    ++requests_;
+    if (requests_ >= cfg.limits.requests_per_connection || w_.stopping()) x.keep_alive = false;
+
+    x.upstream = x.gen->default_upstream;
+    if (!x.upstream)
+        co_return co_await respond_error(&x, http::status::bad_gateway,
+                                         "No site is configured behind this address.");
+    co_return co_await proxy(x);
+}
+
+namespace {
+
+// Reads the next piece of a body into buf through a buffer_body parser and
+// sets the body up for writing what was read.
+template <bool isRequest>
+net::awaitable<error_code> read_piece(stream& s, beast::flat_buffer& buffer,
+                                      http::parser<isRequest, http::buffer_body>& p, char* buf,
+                                      duration timeout) {
+    auto& body = p.get().body();
+    body.data = buf;
+    body.size = relay_size;
+    s.tcp().expires_after(timeout);
+    auto [ec, n] = co_await http::async_read_some(s, buffer, p, use_nothrow);
+    if (ec == http::error::need_buffer) ec = {};
+    body.size = relay_size - body.size;
+    body.data = buf;
+    body.more = !p.is_done();
+    co_return ec;
+}
+
+template <class Body, class Fields>
+void set_no_more(http::message<true, Body, Fields>& m) {
+    m.body().data = nullptr;
+    m.body().size = 0;
+    m.body().more = false;
+}
+
+template <class Body, class Fields>
+void set_no_more(http::message<false, Body, Fields>& m) {
+    m.body().data = nullptr;
+    m.body().size = 0;
+    m.body().more = false;
+}
+
+}  // namespace
+
+net::awaitable<bool> http_session::proxy(exchange& x) {
+    const config& cfg = *x.gen->cfg;
+    const upstream_group& g = *x.upstream;
+    auto& p = *x.req;
+    auto& req = p.get();
+    if (!relay_) relay_ = std::make_unique<char[]>(relay_size);
+    char* buf = relay_.get();
+
+    auto client_body_error = [&](const error_code& ec) -> net::awaitable<bool> {
+        if (ec == http::error::body_limit)
+            co_return co_await respond_error(&x, http::status::payload_too_large,
+                                             "The request body is larger than this server accepts.");
+        if (ec == beast::error::timeout)
+            co_return co_await respond_error(&x, http::status::request_timeout,
+                                             "The request body did not arrive in time.");
+        if (is_client_gone(ec)) co_return false;
+        co_return co_await respond_error(&x, http::status::bad_request, "The request body is malformed.");
+    };
+
+    // Parse what the client already sent of the body before any upstream is
+    // involved, so a malformed first chunk is refused with nothing forwarded.
+    bool piece_ready = false;
+    if (x.has_body && !x.expect_continue && buffer_.size() > 0) {
+        auto ec = co_await read_piece(s_, buffer_, p, buf, cfg.timeouts.body);
+        if (ec) co_return co_await client_body_error(ec);
+        piece_ready = true;
+    }
+
+    bool continue_sent = false;
+    for (int attempt = 0;; ++attempt) {
+        auto acq = co_await w_.pool().acquire(g, /*allow_pooled=*/attempt == 0);
+        if (!acq.conn)
+            co_return co_await respond_error(&x, http::status::bad_gateway,
+                                             "The booking site could not be reached.");
+        std::unique_ptr<upstream_connection> conn = std::move(acq.conn);
+        x.upstream_label = g.servers[conn->server]->label;
+
+        if (x.expect_continue && x.has_body && !continue_sent) {
+            static constexpr std::string_view cont = "HTTP/1.1 100 Continue\r\n\r\n";
+            s_.tcp().expires_after(cfg.timeouts.send);
+            auto [ec, n] = co_await net::async_write(s_, net::buffer(cont), use_nothrow);
+            if (ec) co_return false;
+            continue_sent = true;
+        }
+
+        // Request head and body, streamed.
+        http::request_serializer<http::buffer_body> sr{req};
+        error_code up_ec, cl_ec;
+        do {
+            if (!piece_ready) {
+                if (!p.is_done()) {
+                    cl_ec = co_await read_piece(s_, buffer_, p, buf, cfg.timeouts.body);
+                    if (cl_ec) break;
+                } else {
+                    set_no_more(req);
+                }
+            }
+            piece_ready = false;
+            conn->s.tcp().expires_after(g.cfg.response_timeout);
+            auto [ec, n] = co_await http::async_write(conn->s, sr, use_nothrow);
+            if (ec == http::error::need_buffer) ec = {};
+            if (ec) {
+                up_ec = ec;
+                break;
+            }
+        } while (!p.is_done() || !sr.is_done());
+        if (cl_ec) co_return co_await client_body_error(cl_ec);  // conn is dropped: it saw half a request
+        if (up_ec) {
+            if (conn->reused && !x.has_body && attempt == 0) continue;  // a stale keep-alive connection
+            g.servers[conn->server]->record_failure(steady_clock::now(), g.cfg);
+            co_return co_await respond_error(&x, up_ec == beast::error::timeout
+                                                     ? http::status::gateway_timeout
+                                                     : http::status::bad_gateway,
+                                             "The booking site did not accept the request.");
+        }
+
+        // Response head; interim 1xx responses other than 101 are dropped.
+        std::optional<http::response_parser<http::buffer_body>> rp;
+        error_code ec;
+        for (;;) {
+            rp.emplace();
+            rp->header_limit(response_header_limit);
+            rp->body_limit(std::numeric_limits<std::uint64_t>::max());
+            if (req.method() == http::verb::head) rp->skip(true);
+            conn->s.tcp().expires_after(g.cfg.response_timeout);
+            auto [rec, rn] = co_await http::async_read_header(conn->s, conn->buffer, *rp, use_nothrow);
+            ec = rec;
+            if (ec) break;
+            const unsigned st = rp->get().result_int();
+            if (st < 100 || st >= 200 || st == 101) break;
+        }
+        if (ec) {
+            if (ec == beast::error::timeout) {
+                g.servers[conn->server]->record_failure(steady_clock::now(), g.cfg);
+                co_return co_await respond_error(&x, http::status::gateway_timeout,
+                                                 "The booking site did not answer in time.");
+            }
+            if (conn->reused && !x.has_body && attempt == 0 && is_client_gone(ec)) continue;
+            co_return co_await respond_error(&x, http::status::bad_gateway,
+                                             "The booking site sent an invalid response.");
+        }
+
+        auto& res = rp->get();
+        x.status = res.result_int();
+        if (x.status == 101) {
+            if (!x.upgrade)
+                co_return co_await respond_error(&x, http::status::bad_gateway,
+                                                 "The booking site sent an invalid response.");
+            headers::strip_hop_by_hop(res, /*keep_upgrade=*/true);
+            headers::append_via(res, res.version(), cfg.via);
+            http::response_serializer<http::buffer_body> hsr{res};
+            s_.tcp().expires_after(cfg.timeouts.send);
+            auto [wec, wn] = co_await http::async_write_header(s_, hsr, use_nothrow);
+            if (wec) co_return false;
+            log(x);
+            co_await tunnel(*conn);
+            co_return false;
+        }
+
+        const bool no_body = req.method() == http::verb::head || !body_allowed(x.status);
+        const bool has_length = rp->content_length().has_value();
+        const bool was_chunked = rp->chunked();
+        bool upstream_reusable = res.keep_alive() && (no_body || was_chunked || has_length);
+        headers::strip_hop_by_hop(res, /*keep_upgrade=*/false);
+        headers::append_via(res, res.version(), cfg.via);
+        res.version(11);
+        if (!no_body && (was_chunked || !has_length)) {
+            if (x.client_version >= 11) res.chunked(true);
+            else x.keep_alive = false;  // an HTTP/1.0 client reads until the close
+        }
+        if (pipeline_depth_ >= cfg.limits.pipelined_requests && buffer_.size() > 0) x.keep_alive = false;
+        if (w_.stopping()) x.keep_alive = false;
+        res.keep_alive(x.keep_alive);
+        if (x.keep_alive && x.client_version == 10) res.set(http::field::connection, "keep-alive");
+
+        http::response_serializer<http::buffer_body> rsr{res};
+        bool head_sent = false;
+        error_code rup_ec, rcl_ec;
+        do {
+            if (!rp->is_done()) {
+                rup_ec = co_await read_piece(conn->s, conn->buffer, *rp, buf, g.cfg.response_timeout);
+                if (rup_ec) break;
+            } else {
+                set_no_more(res);
+            }
+            if (res.body().data) x.bytes += res.body().size;
+            s_.tcp().expires_after(cfg.timeouts.send);
+            auto [wec, wn] = co_await http::async_write(s_, rsr, use_nothrow);
+            if (wec == http::error::need_buffer) wec = {};
+            head_sent = true;
+            if (wec) {
+                rcl_ec = wec;
+                break;
+            }
+        } while (!rp->is_done() || !rsr.is_done());
+
+        if (rup_ec) {
+            if (!head_sent)
+                co_return co_await respond_error(&x, rup_ec == beast::error::timeout
+                                                         ? http::status::gateway_timeout
+                                                         : http::status::bad_gateway,
+                                                 "The booking site sent an invalid response.");
+            log(x);
+            s_.close();  // the response is cut short; closing tells the client so
+            co_return false;
+        }
+        if (rcl_ec) {
+            log(x);
+            co_return false;
+        }
+        if (upstream_reusable && rp->is_done()) w_.pool().release(std::move(conn));
+        log(x);
+        if (!x.keep_alive) co_await linger_close();
+        co_return x.keep_alive;
+    }
+}
+
+// After a 101 the connection is no longer HTTP: bytes are copied both ways
+// until both sides have closed, or nothing moved for timeouts.tunnel_idle.
+net::awaitable<void> http_session::tunnel(upstream_connection& up) {
+    using namespace net::experimental::awaitable_operators;
+    const config& cfg = *w_.gen()->cfg;
+    const duration idle_limit = cfg.timeouts.tunnel_idle;
+    const duration send_limit = cfg.timeouts.send;
+
+    // Bytes that arrived together with the request or the 101 go first.
+    if (buffer_.size() > 0) {
+        up.s.tcp().expires_after(send_limit);
+        auto [ec, n] = co_await net::async_write(up.s, buffer_.data(), use_nothrow);
+        if (ec) co_return;
+        buffer_.consume(buffer_.size());
+    }
+    if (up.buffer.size() > 0) {
+        s_.tcp().expires_after(send_limit);
+        auto [ec, n] = co_await net::async_write(s_, up.buffer.data(), use_nothrow);
+        if (ec) co_return;
+        up.buffer.consume(up.buffer.size());
+    }
+    s_.tcp().expires_never();
+    up.s.tcp().expires_never();
+
+    auto last_activity = steady_clock::now();
+    int finished = 0;
+    net::steady_timer watchdog(s_.get_executor());
+    auto pump = [&](stream& from, stream& to, char* b) -> net::awaitable<void> {
+        for (;;) {
+            auto [ec, n] = co_await from.async_read_some(net::buffer(b, relay_size), use_nothrow);
+            if (ec) {
+                // End of stream: pass the half-close on and let the other direction finish.
+                if (ec == net::error::eof) to.shutdown_send();
+                else {
+                    from.close();
+                    to.close();
+                }
+                break;
+            }
+            last_activity = steady_clock::now();
+            auto [wec, wn] = co_await net::async_write(to, net::buffer(b, n), use_nothrow);
+            if (wec) {
+                from.close();
+                to.close();
+                break;
+            }
+        }
+        if (++finished == 2) watchdog.cancel();
+    };
+    auto watch = [&]() -> net::awaitable<void> {
+        const duration tick = std::min<duration>(idle_limit, std::chrono::seconds(1));
+        while (finished < 2) {
+            watchdog.expires_after(tick);
+            co_await watchdog.async_wait(use_nothrow);
+            if (finished < 2 && steady_clock::now() - last_activity >= idle_limit) {
+                s_.close();
+                up.s.close();
+            }
+        }
+    };
+    if (!relay_) relay_ = std::make_unique<char[]>(relay_size);
+    auto down = std::make_unique<char[]>(relay_size);
+    co_await (pump(s_, up.s, relay_.get()) && pump(up.s, s_, down.get()) && watch());
+}
+
+net::awaitable<bool> http_session::respond_error(exchange* x, http::status status,
+                                                 std::string_view detail) {
+    const config& cfg = *w_.gen()->cfg;
+    http::response<http::string_body> res{status, 11};
+    const unsigned code = static_cast<unsigned>(status);
+    const bool html = code == 502 || code == 503 || code == 504;
+    res.set(http::field::content_type, html ? "text/html; charset=utf-8" : "text/plain; charset=utf-8");
+    res.set(http::field::cache_control, "no-store");
+    res.body() = error_body(status, detail);
+    res.keep_alive(false);
+    res.prepare_payload();
+    s_.tcp().expires_after(cfg.timeouts.send);
+    auto [ec, n] = co_await http::async_write(s_, res, use_nothrow);
+    if (x) {
+        x->status = code;
+        x->bytes = ec ? 0 : res.body().size();
+        log(*x);
+    }
+    if (!ec) co_await linger_close();
+    co_return false;
+}
+
+// Closes after a final response without losing it: half-close, then read
+// and discard what the client still sends (an unread body, pipelined
+// requests) until it closes too or a short time passes. Closing with unread
+// input would reset the connection and could destroy the response in flight.
+net::awaitable<void> http_session::linger_close() {
+    s_.shutdown_send();
+    s_.tcp().expires_after(std::chrono::seconds(2));
+    std::size_t discarded = 0;
+    char sink[4096];
+    while (discarded < 1024 * 1024) {
+        auto [ec, n] = co_await s_.tcp().async_read_some(net::buffer(sink), use_nothrow);
+        if (ec) break;
+        discarded += n;
+    }
+    s_.close();
+}
+
+void http_session::log(const exchange& x) {
+    auto& log = w_.log();
+    if (!log.enabled()) return;
+    access_record r;
+    r.remote = remote_ip_;
+    if (x.req && x.req->is_header_done()) {
+        const auto& req = x.req->get();
+        r.method = req.method_string();
+        r.target = req.target();
+        r.host = req[http::field::host];
+    }
+    r.status = x.status;
+    r.bytes = x.bytes;
+    r.duration_ms = std::chrono::duration<double, std::milli>(steady_clock::now() - x.start).count();
+    r.upstream = x.upstream_label;
+    r.listener = l_.index;
+    log.write(r);
+}
+
+}  // namespace floodgate

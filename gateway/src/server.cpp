@@ -1,1 +1,242 @@
-// placeholder
+#include "server.hpp"
+
+#include <spdlog/spdlog.h>
+#include <sys/socket.h>
+
+#include <cstdio>
+#include <fstream>
+
+#include "gateway/text.hpp"
+#include "stream.hpp"
+
+namespace floodgate {
+
+namespace {
+
+using reuse_port = net::detail::socket_option::boolean<SOL_SOCKET, SO_REUSEPORT>;
+
+absl::StatusOr<tcp::endpoint> resolve_one(const endpoint& ep) {
+    net::io_context ioc;
+    tcp::resolver resolver(ioc);
+    error_code ec;
+    auto results = resolver.resolve(ep.host, std::to_string(ep.port),
+                                    tcp::resolver::numeric_service | tcp::resolver::passive, ec);
+    if (ec || results.empty())
+        return absl::InvalidArgumentError(text::cat("cannot resolve ", ep.to_string(), ": ", ec.message()));
+    return results.begin()->endpoint();
+}
+
+absl::StatusOr<tcp::acceptor> make_acceptor(net::io_context& ioc, const tcp::endpoint& ep, bool share) {
+    tcp::acceptor a(ioc);
+    error_code ec;
+    a.open(ep.protocol(), ec);
+    if (!ec) a.set_option(net::socket_base::reuse_address(true), ec);
+    if (!ec && share) a.set_option(reuse_port(true), ec);
+    if (!ec) a.bind(ep, ec);
+    if (!ec) a.listen(net::socket_base::max_listen_connections, ec);
+    if (ec) {
+        std::ostringstream where;
+        where << ep;
+        return absl::UnavailableError(text::cat("cannot listen on ", where.str(), ": ", ec.message()));
+    }
+    return a;
+}
+
+spdlog::level::level_enum level_of(const std::string& name) { return spdlog::level::from_str(name); }
+
+}  // namespace
+
+server::server(server_options opts) : opts_(std::move(opts)) {}
+
+server::~server() {
+    for (auto& t : threads_)
+        if (t.joinable()) t.join();
+}
+
+absl::Status server::bind_listeners(const config& cfg) {
+    for (std::size_t i = 0; i < cfg.listeners.size(); ++i) {
+        auto l = std::make_unique<listener_state>();
+        l->index = i;
+        l->cfg = cfg.listeners[i];
+        const std::string where = text::cat("listen[", i, "]");
+        if (l->cfg.tls) {
+            auto ctx = std::make_unique<ssl::context>(ssl::context::tls_server);
+            ctx->set_options(ssl::context::default_workarounds | ssl::context::no_sslv2 |
+                             ssl::context::no_sslv3 | ssl::context::no_tlsv1 |
+                             ssl::context::no_tlsv1_1 | ssl::context::single_dh_use);
+            error_code ec;
+            ctx->use_certificate_chain_file(l->cfg.tls->cert_file, ec);
+            if (ec)
+                return absl::InvalidArgumentError(text::cat(where, ".tls.cert: cannot load ",
+                                                            l->cfg.tls->cert_file, ": ", ec.message()));
+            ctx->use_private_key_file(l->cfg.tls->key_file, ssl::context::pem, ec);
+            if (ec)
+                return absl::InvalidArgumentError(text::cat(where, ".tls.key: cannot load ",
+                                                            l->cfg.tls->key_file, ": ", ec.message()));
+            l->tls = std::move(ctx);
+        }
+        auto ep = resolve_one(l->cfg.address);
+        if (!ep.ok()) return absl::InvalidArgumentError(text::cat(where, ": ", std::string(ep.status().message())));
+        tcp::endpoint bind_to = *ep;
+        for (auto& w : workers_) {
+            auto a = make_acceptor(w->ioc(), bind_to, /*share=*/true);
+            if (!a.ok()) return absl::UnavailableError(text::cat(where, ": ", std::string(a.status().message())));
+            // With port 0 the first bind picks the port; the others share it.
+            bind_to = a->local_endpoint();
+            w->add_acceptor(*l, std::move(*a));
+        }
+        l->bound = bind_to;
+        listeners_.push_back(std::move(l));
+    }
+    if (cfg.admin.enabled) {
+        auto ep = resolve_one(cfg.admin.address);
+        if (!ep.ok()) return absl::InvalidArgumentError(text::cat("admin: ", std::string(ep.status().message())));
+        auto a = make_acceptor(workers_.front()->ioc(), *ep, /*share=*/false);
+        if (!a.ok()) return absl::UnavailableError(text::cat("admin: ", std::string(a.status().message())));
+        admin_endpoint_ = a->local_endpoint();
+        admin_ = std::make_unique<admin_server>(workers_.front()->ioc(), std::move(*a), stopping_);
+    }
+    return absl::OkStatus();
+}
+
+absl::Status server::write_ports_file() const {
+    if (opts_.ports_file.empty()) return absl::OkStatus();
+    std::ostringstream out;
+    for (const auto& l : listeners_) out << "listen " << l->index << " " << l->bound << "\n";
+    if (admin_) out << "admin " << admin_endpoint_ << "\n";
+    const std::string tmp = opts_.ports_file + ".tmp";
+    {
+        std::ofstream f(tmp, std::ios::trunc);
+        f << out.str();
+        if (!f) return absl::InternalError(text::cat("cannot write ", tmp));
+    }
+    if (std::rename(tmp.c_str(), opts_.ports_file.c_str()) != 0)
+        return absl::InternalError(text::cat("cannot rename ", tmp, " to ", opts_.ports_file));
+    return absl::OkStatus();
+}
+
+absl::Status server::start(std::shared_ptr<const config> cfg) {
+    spdlog::set_level(level_of(cfg->log_level));
+    auto gen = build_generation(cfg);
+    if (!gen.ok()) return gen.status();
+    gen_ = *gen;
+    if (auto st = access_log_.open(cfg->access_log); !st.ok()) return st;
+
+    unsigned n = cfg->threads ? cfg->threads : std::max(1u, std::thread::hardware_concurrency());
+    for (unsigned i = 0; i < n; ++i) {
+        workers_.push_back(std::make_unique<worker>(i, access_log_));
+        workers_.back()->set_generation(gen_);
+    }
+    if (auto st = bind_listeners(*cfg); !st.ok()) return st;
+    if (auto st = write_ports_file(); !st.ok()) return st;
+
+    for (auto& w : workers_) w->start();
+    if (admin_) admin_->start();
+    running_ = workers_.size();
+    for (auto& w : workers_) {
+        threads_.emplace_back([this, wp = w.get()] {
+            wp->ioc().run();
+            running_.fetch_sub(1);
+        });
+    }
+    for (const auto& l : listeners_) {
+        std::ostringstream where;
+        where << l->bound;
+        spdlog::info("listening on {}{} with {} threads", where.str(), l->tls ? " (TLS)" : "", n);
+    }
+    if (admin_) {
+        std::ostringstream where;
+        where << admin_endpoint_;
+        spdlog::info("admin listener on {}", where.str());
+    }
+    return absl::OkStatus();
+}
+
+void server::reload() {
+    auto c = load_config_file(opts_.config_path);
+    if (!c.ok()) {
+        spdlog::error("reload failed, keeping the running configuration: {}",
+                      std::string(c.status().message()));
+        return;
+    }
+    auto cfg = std::make_shared<const config>(std::move(*c));
+    auto gen = build_generation(cfg);
+    if (!gen.ok()) {
+        spdlog::error("reload failed, keeping the running configuration: {}",
+                      std::string(gen.status().message()));
+        return;
+    }
+    const auto& old = *gen_->cfg;
+    if (cfg->listeners.size() != old.listeners.size() || cfg->threads != old.threads ||
+        cfg->admin.address.to_string() != old.admin.address.to_string())
+        spdlog::warn("reload: changes to listen, admin and threads take effect after a restart");
+    spdlog::set_level(level_of(cfg->log_level));
+    gen_ = *gen;
+    for (auto& w : workers_)
+        net::post(w->ioc(), [wp = w.get(), g = gen_] { wp->set_generation(g); });
+    spdlog::info("configuration reloaded from {}", opts_.config_path);
+}
+
+net::awaitable<void> server::signal_loop() {
+    for (;;) {
+        auto [ec, sig] = co_await signals_.async_wait(use_nothrow);
+        if (ec) co_return;
+        if (sig == SIGHUP) {
+            reload();
+            continue;
+        }
+        spdlog::info("signal {}: shutting down (grace {}ms)", sig,
+                     gen_->cfg->timeouts.shutdown_grace.count());
+        co_await shutdown();
+        co_return;
+    }
+}
+
+net::awaitable<void> server::shutdown() {
+    stopping_ = true;
+    if (admin_) net::post(workers_.front()->ioc(), [this] { admin_->stop(); });
+    for (auto& w : workers_) net::post(w->ioc(), [wp = w.get()] { wp->begin_shutdown(); });
+    const auto deadline = steady_clock::now() + gen_->cfg->timeouts.shutdown_grace;
+    bool forced = false;
+    net::steady_timer t(main_ioc_);
+    while (running_.load() > 0) {
+        if (!forced && steady_clock::now() >= deadline) {
+            spdlog::warn("shutdown grace period over; closing the remaining connections");
+            for (auto& w : workers_) net::post(w->ioc(), [wp = w.get()] { wp->force_close(); });
+            forced = true;
+        }
+        t.expires_after(std::chrono::milliseconds(20));
+        co_await t.async_wait(use_nothrow);
+    }
+    main_ioc_.stop();
+}
+
+int server::run() {
+    auto c = load_config_file(opts_.config_path);
+    if (!c.ok()) {
+        std::fprintf(stderr, "floodgate: %s\n", std::string(c.status().message()).c_str());
+        return 1;
+    }
+    auto cfg = std::make_shared<const config>(std::move(*c));
+    if (auto st = start(cfg); !st.ok()) {
+        std::fprintf(stderr, "floodgate: %s\n", std::string(st.message()).c_str());
+        stopping_ = true;
+        for (auto& w : workers_) {
+            net::post(w->ioc(), [wp = w.get()] { wp->begin_shutdown(); });
+            w->ioc().stop();
+        }
+        return 1;
+    }
+    signals_.add(SIGINT);
+    signals_.add(SIGTERM);
+    signals_.add(SIGHUP);
+    net::co_spawn(main_ioc_, signal_loop(), net::detached);
+    main_ioc_.run();
+    for (auto& t : threads_) t.join();
+    threads_.clear();
+    access_log_.flush();
+    spdlog::info("stopped");
+    return 0;
+}
+
+}  // namespace floodgate

@@ -1,1 +1,127 @@
-// placeholder
+#include "upstream_pool.hpp"
+
+#include <spdlog/spdlog.h>
+#include <sys/socket.h>
+
+#include <cerrno>
+
+namespace floodgate {
+
+namespace {
+
+// True when the server has neither closed an idle connection nor sent
+// anything unasked on it (both mean: do not reuse).
+bool still_open(stream& s) {
+    char c;
+    const ssize_t n = ::recv(s.socket().native_handle(), &c, 1, MSG_PEEK | MSG_DONTWAIT);
+    return n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);
+}
+
+tcp::socket make_socket(net::any_io_executor ex) { return tcp::socket(std::move(ex)); }
+
+}  // namespace
+
+upstream_connection::upstream_connection(net::any_io_executor ex, const upstream_group& g,
+                                         std::size_t server_index, const generation* gn)
+    : s(g.tls ? stream(make_socket(ex), *g.tls) : stream(make_socket(ex))),
+      group(&g),
+      server(server_index),
+      gen(gn) {}
+
+void upstream_pool::reset(const generation* gen) {
+    gen_ = gen;
+    idle_.clear();
+    idle_.resize(gen->upstreams.size());
+    for (std::size_t i = 0; i < gen->upstreams.size(); ++i)
+        idle_[i].resize(gen->upstreams[i]->servers.size());
+}
+
+std::unique_ptr<upstream_connection> upstream_pool::take_idle(const upstream_group& g,
+                                                              std::size_t server,
+                                                              steady_clock::time_point now) {
+    if (g.index >= idle_.size()) return nullptr;
+    auto& idle = idle_[g.index][server];
+    while (!idle.empty()) {
+        auto c = std::move(idle.back());
+        idle.pop_back();
+        if (now - c->idle_since < g.cfg.idle_timeout && still_open(c->s)) {
+            c->reused = true;
+            return c;
+        }
+    }
+    return nullptr;
+}
+
+net::awaitable<acquire_result> upstream_pool::acquire(const upstream_group& g, bool allow_pooled) {
+    acquire_result result;
+    const auto now = steady_clock::now();
+    for (std::size_t attempt = 0; attempt < g.servers.size(); ++attempt) {
+        const std::size_t i = g.pick(now);
+        if (allow_pooled && g.servers.size() > 0) {
+            if (auto c = take_idle(g, i, now)) {
+                result.conn = std::move(c);
+                co_return result;
+            }
+        }
+        auto c = std::make_unique<upstream_connection>(ex_, g, i, gen_);
+        auto& server = *g.servers[i];
+        c->s.tcp().expires_after(g.cfg.connect_timeout);
+        auto [ec, ep] = co_await c->s.tcp().async_connect(server.addresses, use_nothrow);
+        if (!ec) {
+            error_code ignored;
+            c->s.socket().set_option(tcp::no_delay(true), ignored);
+        }
+        if (!ec && g.tls) {
+            const std::string& name = g.cfg.tls.server_name.empty() ? g.cfg.servers[i].host
+                                                                   : g.cfg.tls.server_name;
+            SSL_set_tlsext_host_name(c->s.tls().native_handle(), name.c_str());
+            if (g.cfg.tls.verify) c->s.tls().set_verify_callback(ssl::host_name_verification(name));
+            auto [hec] = co_await c->s.tls().async_handshake(ssl::stream_base::client, use_nothrow);
+            ec = hec;
+        }
+        if (!ec) {
+            server.record_success();
+            result.conn = std::move(c);
+            result.timed_out = false;
+            co_return result;
+        }
+        result.timed_out = ec == beast::error::timeout;
+        if (server.record_failure(steady_clock::now(), g.cfg))
+            spdlog::warn("upstream {} server {} failed {} times in a row ({}); skipping it for {}ms",
+                         g.cfg.name, server.label, g.cfg.max_fails, ec.message(),
+                         g.cfg.fail_timeout.count());
+        else
+            spdlog::debug("upstream {} server {}: {}", g.cfg.name, server.label, ec.message());
+    }
+    co_return result;
+}
+
+void upstream_pool::release(std::unique_ptr<upstream_connection> c) {
+    if (closed_ || c->gen != gen_ || c->buffer.size() != 0) return;
+    const auto& g = *c->group;
+    if (g.index >= idle_.size()) return;
+    auto& idle = idle_[g.index][c->server];
+    if (idle.size() >= g.cfg.pool_size) return;
+    c->idle_since = steady_clock::now();
+    idle.push_back(std::move(c));
+}
+
+void upstream_pool::sweep() {
+    if (!gen_) return;
+    const auto now = steady_clock::now();
+    for (std::size_t gi = 0; gi < idle_.size(); ++gi) {
+        const auto& cfg = gen_->upstreams[gi]->cfg;
+        for (auto& idle : idle_[gi]) {
+            std::erase_if(idle, [&](const std::unique_ptr<upstream_connection>& c) {
+                return now - c->idle_since >= cfg.idle_timeout || !still_open(c->s);
+            });
+        }
+    }
+}
+
+void upstream_pool::close_all() {
+    closed_ = true;
+    idle_.clear();
+}
+
+}  // namespace floodgate

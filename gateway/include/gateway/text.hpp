@@ -43,14 +43,14 @@ inline bool parse_u64(std::string_view s, std::uint64_t& out) {
 }
 
 namespace detail {
-inline void append(std::string& out, std::string_view s) { out.append(s); }
-inline void append(std::string& out, const char* s) { out.append(s); }
-inline void append(std::string& out, const std::string& s) { out.append(s); }
-inline void append(std::string& out, char c) { out.push_back(c); }
+// Strings of any kind (std::string_view, Boost's string_view, char arrays),
+// characters and numbers.
 template <class T>
-    requires std::is_arithmetic_v<T>
-void append(std::string& out, T v) {
-    out.append(std::to_string(v));
+void append(std::string& out, const T& v) {
+    if constexpr (std::is_same_v<T, char>) out.push_back(v);
+    else if constexpr (std::is_arithmetic_v<T>) out.append(std::to_string(v));
+    else if constexpr (std::is_convertible_v<const T&, std::string_view>) out.append(std::string_view(v));
+    else out.append(v.data(), v.size());
 }
 }  // namespace detail
 

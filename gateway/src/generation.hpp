@@ -1,0 +1,67 @@
+// A generation is one loaded configuration plus what is derived from it at
+// load time: resolved upstream addresses, upstream TLS contexts and the
+// shared passive-health state of each upstream server.
+//
+// Generations are immutable once built (except the atomics of the health
+// state) and shared by pointer; SIGHUP builds a new one and hands it to every
+// worker, while requests already in flight finish on the one they started with.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "gateway/config.hpp"
+#include "gateway/net.hpp"
+
+namespace floodgate {
+
+using steady_clock = std::chrono::steady_clock;
+
+// One address of an upstream, with its passive health: after max_fails
+// consecutive failures it is skipped for fail_timeout. Shared by all threads.
+struct upstream_server {
+    std::string label;  // host:port as configured, for logs
+    std::vector<tcp::endpoint> addresses;
+    std::atomic<std::uint32_t> consecutive_fails{0};
+    std::atomic<std::int64_t> ejected_until_ns{0};  // steady_clock nanoseconds
+
+    bool ejected(steady_clock::time_point now) const {
+        return now.time_since_epoch().count() < ejected_until_ns.load(std::memory_order_relaxed);
+    }
+    // Returns true when this failure ejected the server.
+    bool record_failure(steady_clock::time_point now, const upstream_config& cfg);
+    void record_success() {
+        if (consecutive_fails.load(std::memory_order_relaxed) != 0)
+            consecutive_fails.store(0, std::memory_order_relaxed);
+    }
+};
+
+struct upstream_group {
+    std::size_t index = 0;  // position in generation::upstreams
+    upstream_config cfg;
+    std::vector<std::unique_ptr<upstream_server>> servers;
+    std::unique_ptr<ssl::context> tls;  // set when cfg.tls.enabled
+    mutable std::atomic<std::uint32_t> next{0};
+
+    // Round robin over the servers that are not ejected; when all are, the
+    // one whose ejection ends first (a full outage still gets tried).
+    std::size_t pick(steady_clock::time_point now) const;
+};
+
+struct generation {
+    std::shared_ptr<const config> cfg;
+    std::vector<std::unique_ptr<upstream_group>> upstreams;
+    const upstream_group* default_upstream = nullptr;
+
+    const upstream_group* find_upstream(std::string_view name) const;
+};
+
+// Resolves upstream names and loads TLS material. Blocking: call it from the
+// main thread at start-up and on reload, never from an I/O thread.
+absl::StatusOr<std::shared_ptr<const generation>> build_generation(std::shared_ptr<const config> cfg);
+
+}  // namespace floodgate
