@@ -4,6 +4,7 @@
 #include <boost/url/parse.hpp>
 #include <spdlog/spdlog.h>
 
+#include <cctype>
 #include <limits>
 
 #include "gateway/headers.hpp"
@@ -30,6 +31,16 @@ bool has_bare_lf(std::string_view s) {
     for (std::size_t i = s.find('\n'); i != std::string_view::npos; i = s.find('\n', i + 1))
         if (i == 0 || s[i - 1] != '\r') return true;
     return false;
+}
+
+// The request line ends in a syntactically valid "HTTP/d.d" that is not
+// 1.0 or 1.1 (Beast reports those as bad_version, like real garbage).
+bool is_well_formed_other_version(std::string_view head) {
+    const auto eol = head.find("\r\n");
+    if (eol == std::string_view::npos || eol < 9) return false;
+    const std::string_view v = head.substr(eol - 9, 9);
+    return v[0] == ' ' && v.substr(1, 5) == "HTTP/" && std::isdigit(static_cast<unsigned char>(v[6])) &&
+           v[7] == '.' && std::isdigit(static_cast<unsigned char>(v[8]));
 }
 
 bool is_client_gone(const error_code& ec) {
@@ -172,6 +183,9 @@ net::awaitable<bool> http_session::serve_one() {
     if (ec == http::error::body_limit)
         co_return co_await respond_error(&x, http::status::payload_too_large,
                                          "The request body is larger than this server accepts.");
+    if (ec == http::error::bad_version && is_well_formed_other_version(view(buffer_)))
+        co_return co_await respond_error(&x, http::status::http_version_not_supported,
+                                         "Only HTTP/1.0 and HTTP/1.1 are supported.");
     if (ec || !p.is_header_done() || used != header_end)
         co_return co_await respond_error(&x, http::status::bad_request, "The request is malformed.");
     buffer_.consume(used);
