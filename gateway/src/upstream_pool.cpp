@@ -44,7 +44,11 @@ std::unique_ptr<upstream_connection> upstream_pool::take_idle(const upstream_gro
     while (!idle.empty()) {
         auto c = std::move(idle.back());
         idle.pop_back();
-        if (now - c->idle_since < g.cfg.idle_timeout && still_open(c->s)) {
+        const auto idle_for = now - c->idle_since;
+        // A peek costs a system call per request; a connection idle for less
+        // than a second is almost never closed by the server, and a stale one
+        // is retried on a fresh connection anyway (for requests without a body).
+        if (idle_for < g.cfg.idle_timeout && (idle_for < std::chrono::seconds(1) || still_open(c->s))) {
             c->reused = true;
             return c;
         }
