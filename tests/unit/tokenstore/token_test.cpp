@@ -1,0 +1,207 @@
+#include "tokenstore/token.hpp"
+
+#include <catch2/catch.hpp>
+
+#include <string>
+
+#include "tokenstore/base64url.hpp"
+
+using namespace floodgate::tokenstore;
+
+namespace {
+
+constexpr std::uint32_t now_s = 1'700'000'000;
+
+std::unique_ptr<key_ring> test_ring() {
+    auto r = key_ring::parse("k1 " + base64url::encode(std::string(32, 'a')) + "\n", "test");
+    REQUIRE(r.ok());
+    return *std::move(r);
+}
+
+token ticket_for(std::uint64_t room, std::uint64_t seq = 42) {
+    return token{.type = token_type::ticket,
+                 .room = room,
+                 .seq = seq,
+                 .iat = now_s,
+                 .exp = now_s + 3600};
+}
+
+verify_expect expect_ticket(std::uint64_t room, const client_binding* client = nullptr) {
+    return {.room = room, .type = token_type::ticket, .now_s = now_s + 1, .client = client};
+}
+
+}  // namespace
+
+TEST_CASE("base64url round-trips every length and rejects non-canonical text", "[token]") {
+    std::string bytes;
+    for (int n = 0; n < 40; ++n) {
+        std::string decoded;
+        REQUIRE(base64url::decode(base64url::encode(bytes), decoded));
+        CHECK(decoded == bytes);
+        bytes.push_back(char(n * 37 + 11));
+    }
+    std::string out;
+    CHECK_FALSE(base64url::decode("QQ==", out));  // padding
+    CHECK_FALSE(base64url::decode("Q", out));     // 1 mod 4
+    CHECK_FALSE(base64url::decode("QR", out));    // unused bits set
+    CHECK_FALSE(base64url::decode("a+b/", out));  // plain base64 alphabet
+    CHECK(base64url::decode("QQ", out));
+    CHECK(out == "A");
+}
+
+TEST_CASE("a signed ticket verifies and carries its claims", "[token]") {
+    auto keys = test_ring();
+    const std::uint64_t room = room_id("vaccine");
+    const std::string text = sign_token(*keys, ticket_for(room));
+    CHECK(text.rfind("v1.k1.", 0) == 0);
+    CHECK(text.size() < 100);
+    const verify_result r = verify_token(*keys, text, expect_ticket(room));
+    REQUIRE(r.status == verify_status::ok);
+    CHECK(r.claims.type == token_type::ticket);
+    CHECK(r.claims.room == room);
+    CHECK(r.claims.seq == 42);
+    CHECK(r.claims.iat == now_s);
+    CHECK(r.claims.exp == now_s + 3600);
+    CHECK(r.claims.binding == 0);
+}
+
+TEST_CASE("a signed pass verifies with its slot and generation", "[token]") {
+    auto keys = test_ring();
+    token t = ticket_for(room_id("r"), 7);
+    t.type = token_type::pass;
+    t.slot = 123;
+    t.slot_gen = 9;
+    const std::string text = sign_token(*keys, t);
+    const verify_result r = verify_token(
+        *keys, text, {.room = room_id("r"), .type = token_type::pass, .now_s = now_s});
+    REQUIRE(r.status == verify_status::ok);
+    CHECK(r.claims.slot == 123);
+    CHECK(r.claims.slot_gen == 9);
+    CHECK(r.claims.seq == 7);
+}
+
+TEST_CASE("malformed tokens are rejected as malformed", "[token]") {
+    auto keys = test_ring();
+    const std::uint64_t room = room_id("vaccine");
+    const std::string good = sign_token(*keys, ticket_for(room));
+    const auto status = [&](std::string_view text) {
+        return verify_token(*keys, text, expect_ticket(room)).status;
+    };
+    const std::size_t mac_dot = good.rfind('.');
+    const std::size_t payload_dot = good.find('.', 3);
+
+    CHECK(status("") == verify_status::malformed);
+    CHECK(status("v2" + good.substr(2)) == verify_status::malformed);        // wrong version
+    CHECK(status("v1") == verify_status::malformed);
+    CHECK(status("v1.k1") == verify_status::malformed);
+    CHECK(status("v1.k1.AAAA") == verify_status::malformed);
+    std::string bad_b64 = good;
+    bad_b64[payload_dot + 3] = '*';
+    CHECK(status(bad_b64) == verify_status::malformed);                     // bad base64
+    const std::string truncated =
+        good.substr(0, payload_dot + 1) + good.substr(payload_dot + 5);       // payload too short
+    CHECK(status(truncated) == verify_status::malformed);
+    CHECK(status(good + ".x") == verify_status::malformed);                  // extra dot
+    CHECK(status(good.substr(0, mac_dot) + ".." + good.substr(mac_dot + 1)) ==
+          verify_status::malformed);
+    CHECK(status(good.substr(0, good.size() - 1)) == verify_status::malformed);  // short mac
+    CHECK(status("v1.bad!kid" + good.substr(payload_dot)) == verify_status::malformed);
+    CHECK(status(std::string(500, 'a')) == verify_status::malformed);
+}
+
+TEST_CASE("a token with a changed payload or MAC fails the MAC check", "[token]") {
+    auto keys = test_ring();
+    const std::uint64_t room = room_id("vaccine");
+    token t = ticket_for(room, 1000);
+    const std::string good = sign_token(*keys, t);
+    // The same layout with another seq, keeping the original MAC.
+    t.seq = 1;
+    const std::string other = sign_token(*keys, t);
+    const std::string forged = other.substr(0, other.rfind('.')) + good.substr(good.rfind('.'));
+    CHECK(verify_token(*keys, forged, expect_ticket(room)).status == verify_status::bad_mac);
+
+    std::string flipped = good;
+    char& c = flipped[flipped.size() - 2];
+    c = c == 'A' ? 'B' : 'A';
+    CHECK(verify_token(*keys, flipped, expect_ticket(room)).status == verify_status::bad_mac);
+
+    // Same kid, another secret.
+    auto stranger = key_ring::parse("k1 " + base64url::encode(std::string(32, 'b')), "x");
+    REQUIRE(stranger.ok());
+    CHECK(verify_token(**stranger, good, expect_ticket(room)).status == verify_status::bad_mac);
+}
+
+TEST_CASE("an expired token is rejected as expired", "[token]") {
+    auto keys = test_ring();
+    const std::uint64_t room = room_id("vaccine");
+    const std::string text = sign_token(*keys, ticket_for(room));
+    verify_expect e = expect_ticket(room);
+    e.now_s = now_s + 3599;
+    CHECK(verify_token(*keys, text, e).status == verify_status::ok);
+    e.now_s = now_s + 3600;
+    CHECK(verify_token(*keys, text, e).status == verify_status::expired);
+}
+
+TEST_CASE("a token for room A never verifies for room B", "[token]") {
+    auto keys = test_ring();
+    const std::string text = sign_token(*keys, ticket_for(room_id("a")));
+    CHECK(room_id("a") != room_id("b"));
+    CHECK(verify_token(*keys, text, expect_ticket(room_id("b"))).status ==
+          verify_status::wrong_room);
+}
+
+TEST_CASE("a ticket presented as a pass is rejected as the wrong type", "[token]") {
+    auto keys = test_ring();
+    const std::uint64_t room = room_id("a");
+    const std::string ticket = sign_token(*keys, ticket_for(room));
+    verify_expect e = expect_ticket(room);
+    e.type = token_type::pass;
+    CHECK(verify_token(*keys, ticket, e).status == verify_status::wrong_type);
+}
+
+TEST_CASE("a bound token verifies only for the same client", "[token]") {
+    auto keys = test_ring();
+    const std::uint64_t room = room_id("a");
+    const client_binding alice{"203.0.113.0/24", "Firefox"};
+    const client_binding other_ip{"198.51.100.0/24", "Firefox"};
+    const client_binding other_ua{"203.0.113.0/24", "Chrome"};
+    const std::string text = sign_token(*keys, ticket_for(room), &alice);
+    CHECK(verify_token(*keys, text, expect_ticket(room, &alice)).status == verify_status::ok);
+    CHECK(verify_token(*keys, text, expect_ticket(room, &other_ip)).status ==
+          verify_status::binding);
+    CHECK(verify_token(*keys, text, expect_ticket(room, &other_ua)).status ==
+          verify_status::binding);
+    CHECK(verify_token(*keys, text, expect_ticket(room)).status == verify_status::binding);
+    // An unbound token verifies whatever the client looks like.
+    const std::string unbound = sign_token(*keys, ticket_for(room));
+    CHECK(verify_token(*keys, unbound, expect_ticket(room, &other_ip)).status ==
+          verify_status::ok);
+}
+
+TEST_CASE("the binding hash is keyed and separates its fields", "[token]") {
+    auto a = key_ring::parse("k1 " + base64url::encode(std::string(32, 'a')), "a");
+    auto b = key_ring::parse("k1 " + base64url::encode(std::string(32, 'b')), "b");
+    REQUIRE(a.ok());
+    REQUIRE(b.ok());
+    const hmac_key& ka = (*a)->signing_key();
+    CHECK(ka.binding("10.0.0.0/24", "UA") != (*b)->signing_key().binding("10.0.0.0/24", "UA"));
+    CHECK(ka.binding("10.0.0.0/24", "UA") == ka.binding("10.0.0.0/24", "UA"));
+    CHECK(ka.binding("ab", "c") != ka.binding("a", "bc"));
+    CHECK(ka.binding("", "") != 0);
+}
+
+TEST_CASE("a token signed with a key the ring lacks is rejected as unknown kid", "[token]") {
+    auto keys = test_ring();
+    auto other = key_ring::parse("zz9 " + base64url::encode(std::string(32, 'a')), "o");
+    REQUIRE(other.ok());
+    const std::uint64_t room = room_id("a");
+    const std::string text = sign_token(**other, ticket_for(room));
+    CHECK(verify_token(*keys, text, expect_ticket(room)).status == verify_status::unknown_kid);
+}
+
+TEST_CASE("tokens are reported with stable reason names", "[token]") {
+    CHECK(to_string(verify_status::ok) == "ok");
+    CHECK(to_string(verify_status::bad_mac) == "bad_mac");
+    CHECK(to_string(verify_status::wrong_room) == "wrong_room");
+    CHECK(to_string(verify_status::binding) == "binding");
+}

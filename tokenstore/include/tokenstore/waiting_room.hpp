@@ -1,0 +1,120 @@
+// One room's whole waiting-room state in one object: the ring, the active slots, the identity
+// map and the admitter, wired so the gateway needs four calls.
+//
+//   auto room = waiting_room::create({.policy = {.rate = 550, .burst = 50, .max_active = 3000}},
+//                                    now);
+//   // no valid pass, protected path:
+//   waiting_room::join_result j = room->join(now, identity, /*direct=*/mode == auto);
+//       admitted -> mint a pass from j.pass; queued -> mint a ticket for j.seq;
+//       already_admitted -> another device holds the pass; full -> 503
+//   // GET /__fg/v1/rooms/{room}/status with a valid ticket:
+//   waiting_room::poll_result p = room->poll(ticket.seq, now, identity);
+//       p.pass set -> mint a pass (the call was claimed just now); p.st == waiting -> p.ahead
+//   // every request with a valid pass:
+//   if (!room->touch({pass.slot, pass.slot_gen}, now)) treat as no pass;
+//   room->release(lease, release_reason::explicit_ / upstream);
+//   // the admitter thread, every room->tick_interval() ms (burst / 2 rate, within 1-100 ms):
+//   room->tick(now);
+//
+// Thread-safety: everything except tick() may run on any thread at any time; tick() runs on one
+// thread. The one thing not to get wrong: the pass must be minted only from a lease that
+// join() or poll() returned; a claimed call without a minted pass is capacity lost until the
+// lease idles out.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string_view>
+
+#include "absl/status/statusor.h"
+#include "tokenstore/active_slots.hpp"
+#include "tokenstore/admission.hpp"
+#include "tokenstore/admitter.hpp"
+#include "tokenstore/clock.hpp"
+#include "tokenstore/identity_map.hpp"
+#include "tokenstore/ring.hpp"
+
+namespace floodgate::tokenstore {
+
+class waiting_room {
+public:
+    struct options {
+        room_policy policy{};
+        ring::options queue{};  // capacity and restore values; abandon_after comes from policy
+        admitter::options admission{};
+        millis identity_ttl = 600'000;  // how long an identity keeps its place or blocks others
+    };
+
+    enum class join_outcome : std::uint8_t {
+        queued,            // seq is the ticket (new, or the identity's existing place)
+        admitted,          // direct admission: pass holds the lease
+        already_admitted,  // the identity holds an active pass on another device
+        full,              // the ring is at capacity
+    };
+
+    struct join_result {
+        join_outcome outcome = join_outcome::full;
+        std::uint64_t seq = 0;  // for admitted: next_seq at admission (no ticket was issued)
+        std::optional<lease> pass{};
+        ring::position pos{};  // for queued
+    };
+
+    struct poll_result {
+        ring::state st = ring::state::unknown;
+        std::uint64_t ahead = 0;
+        std::optional<lease> pass{};  // set exactly once per ticket: mint the pass now
+    };
+
+    struct stats {
+        std::uint64_t issued = 0;    // tickets ever (next_seq)
+        std::uint64_t cursor = 0;
+        std::uint64_t waiting = 0;   // upper bound of live waiting tickets
+        std::uint64_t active = 0;
+        std::uint64_t calls_pending = 0;
+        std::uint64_t admitted_total = 0;  // passes issued (claims + direct)
+        std::uint64_t abandoned_total = 0;
+        std::uint64_t noshows_total = 0;
+        active_slots::release_counts released{};
+    };
+
+    static absl::StatusOr<std::unique_ptr<waiting_room>> create(const options& opts, millis now);
+
+    join_result join(millis now, std::string_view identity = {}, bool allow_direct = true);
+    poll_result poll(std::uint64_t seq, millis now, std::string_view identity = {});
+    bool touch(lease l, millis now) noexcept { return slots_.touch(l, now); }
+    bool release(lease l, release_reason why) noexcept { return slots_.release(l, why); }
+    bool leave(std::uint64_t seq) noexcept { return ring_->leave(seq); }
+
+    void set_policy(const room_policy& p, millis now) { admitter_->set_policy(p, now); }
+    room_policy policy() const { return admitter_->policy(); }
+    stats snapshot() const;
+
+    // The admitter thread only, every tick_interval() ms.
+    admitter::tick_report tick(millis now);
+    millis tick_interval() const { return admitter_->tick_interval(); }
+
+    ring& queue() noexcept { return *ring_; }
+    active_slots& slots() noexcept { return slots_; }
+
+    static std::uint64_t pack(lease l) noexcept { return (std::uint64_t(l.gen) << 32) | l.slot; }
+    static lease unpack(std::uint64_t v) noexcept {
+        return {static_cast<std::uint32_t>(v), static_cast<std::uint32_t>(v >> 32)};
+    }
+
+private:
+    explicit waiting_room(const options& opts);
+    join_result join_anonymous(millis now, bool allow_direct);
+
+    const millis identity_ttl_;
+    std::unique_ptr<ring> ring_;
+    active_slots slots_;
+    identity_map ids_;
+    std::unique_ptr<admitter> admitter_;
+    std::atomic<std::uint64_t> admitted_total_{0};
+    std::atomic<std::uint64_t> noshows_total_{0};
+    millis next_purge_ = 0;  // tick thread only
+};
+
+}  // namespace floodgate::tokenstore
