@@ -23,6 +23,30 @@ std::string endpoint::to_string() const {
     return cat(host, ":", port);
 }
 
+const char* to_string(room_mode m) {
+    switch (m) {
+        case room_mode::automatic: return "auto";
+        case room_mode::queue_all: return "queue_all";
+        case room_mode::paused: return "paused";
+        case room_mode::closed: return "closed";
+    }
+    return "auto";
+}
+
+std::optional<room_mode> parse_room_mode(std::string_view s) {
+    if (s == "auto") return room_mode::automatic;
+    if (s == "queue_all" || s == "queue-all") return room_mode::queue_all;
+    if (s == "paused") return room_mode::paused;
+    if (s == "closed") return room_mode::closed;
+    return std::nullopt;
+}
+
+const room_config* config::find_room(std::string_view name) const {
+    for (const auto& r : rooms)
+        if (r.name == name) return &r;
+    return nullptr;
+}
+
 const upstream_config* config::find_upstream(std::string_view name) const {
     for (const auto& u : upstreams)
         if (u.name == name) return &u;
@@ -194,6 +218,41 @@ public:
         out = static_cast<T>(v);
     }
 
+    void real(const YAML::Node& parent, std::string_view path, std::string_view key, double& out,
+              double lo, double hi) {
+        auto n = parent[std::string(key)];
+        if (!n) return;
+        std::string s;
+        if (!scalar(n, child(path, key), s)) return;
+        double v = 0;
+        auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+        if (ec != std::errc() || p != s.data() + s.size() || !(v >= lo && v <= hi)) {
+            fail(n, child(path, key),
+                 cat("expected a number from ", lo, " to ", hi, ", got \"", s, "\""));
+            return;
+        }
+        out = v;
+    }
+
+    // A single value or a list of values.
+    void strings(const YAML::Node& parent, std::string_view path, std::string_view key,
+                 std::vector<std::string>& out) {
+        auto n = parent[std::string(key)];
+        if (!n || failed()) return;
+        out.clear();
+        if (n.IsScalar()) {
+            out.push_back(n.Scalar());
+        } else if (n.IsSequence()) {
+            for (const auto& item : n) {
+                std::string s;
+                if (!scalar(item, child(path, key), s)) return;
+                out.push_back(s);
+            }
+        } else {
+            fail(n, child(path, key), "expected a value or a list of values");
+        }
+    }
+
     void size(const YAML::Node& parent, std::string_view path, std::string_view key,
               std::uint64_t& out, std::uint64_t lo, std::uint64_t hi) {
         auto n = parent[std::string(key)];
@@ -302,6 +361,101 @@ void read_upstream(reader& r, const std::string& name, const YAML::Node& n, cons
     }
 }
 
+bool valid_room_name(std::string_view s) {
+    if (s.empty() || s.size() > 64) return false;
+    for (char c : s)
+        if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '-')) return false;
+    return true;
+}
+
+void read_room(reader& r, const YAML::Node& key, const YAML::Node& n, room_config& out) {
+    out.name = key.Scalar();
+    const std::string path = cat("rooms.", out.name);
+    if (!valid_room_name(out.name))
+        return r.fail(key, path, "a room name is 1 to 64 of a-z, 0-9, '_' and '-' (it appears in URLs and cookie names)");
+    if (!r.expect_map(n, path, {"match", "api_paths", "upstream", "admission", "mode", "identity",
+                                "page", "tokens"}))
+        return;
+    auto m = n["match"];
+    if (!m) return r.fail(n, path, "missing match (which paths this room protects)");
+    const std::string mp = path + ".match";
+    if (!r.expect_map(m, mp, {"hosts", "paths", "exact", "methods", "case_insensitive"})) return;
+    r.strings(m, mp, "hosts", out.hosts);
+    r.strings(m, mp, "paths", out.paths);
+    r.strings(m, mp, "exact", out.exact);
+    r.strings(m, mp, "methods", out.methods);
+    r.boolean(m, mp, "case_insensitive", out.case_insensitive);
+    if (r.failed()) return;
+    if (out.paths.empty() && out.exact.empty())
+        return r.fail(m, mp, "needs paths (prefixes) or exact paths to protect");
+    for (const auto* list : {&out.paths, &out.exact})
+        for (const auto& p : *list)
+            if (p.empty() || p.front() != '/')
+                return r.fail(m, mp, cat("paths start with '/', got \"", p, "\""));
+    for (auto& meth : out.methods)
+        for (auto& c : meth) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+    r.strings(n, path, "api_paths", out.api_paths);
+    r.string(n, path, "upstream", out.upstream);
+
+    if (auto a = n["admission"]) {
+        const std::string ap = path + ".admission";
+        if (r.expect_map(a, ap, {"rate", "burst", "max_active", "idle_timeout", "session_ttl",
+                                 "claim_window", "abandon_after"})) {
+            r.real(a, ap, "rate", out.rate, 0, 10'000'000);
+            r.number(a, ap, "burst", out.burst, 1, 10'000'000);
+            r.number(a, ap, "max_active", out.max_active, 0, 1'000'000'000);
+            r.time(a, ap, "idle_timeout", out.idle_timeout, duration(1000));
+            r.time(a, ap, "session_ttl", out.session_ttl, duration(1000));
+            r.time(a, ap, "claim_window", out.claim_window, duration(1000));
+            r.time(a, ap, "abandon_after", out.abandon_after, duration(2000));
+        }
+    }
+    if (!r.failed() && out.rate == 0 && out.max_active == 0)
+        return r.fail(n["admission"] ? n["admission"] : n, path + ".admission",
+                      "set rate (users/s), max_active (concurrent users) or both");
+    if (auto md = n["mode"]) {
+        std::string s;
+        if (r.scalar(md, path + ".mode", s)) {
+            auto mode = parse_room_mode(s);
+            if (!mode) return r.fail(md, path + ".mode", cat("expected auto, queue_all, paused or closed, got \"", s, "\""));
+            out.mode = *mode;
+        }
+    }
+    if (auto id = n["identity"]) {
+        const std::string ip = path + ".identity";
+        if (r.expect_map(id, ip, {"header", "cookie"})) {
+            r.string(id, ip, "header", out.identity_header);
+            r.string(id, ip, "cookie", out.identity_cookie);
+        }
+    }
+    if (auto pg = n["page"]) {
+        const std::string pp = path + ".page";
+        if (r.expect_map(pg, pp, {"default_language", "template", "title", "banner", "yellow_wait"})) {
+            r.string(pg, pp, "default_language", out.default_language);
+            if (!r.failed() && out.default_language != "en" && out.default_language != "ko")
+                return r.fail(pg["default_language"], pp + ".default_language",
+                              cat("expected en or ko, got \"", out.default_language, "\""));
+            r.string(pg, pp, "template", out.page_template);
+            r.string(pg, pp, "title", out.title);
+            r.string(pg, pp, "banner", out.banner);
+            r.time(pg, pp, "yellow_wait", out.yellow_wait);
+        }
+    }
+    if (auto t = n["tokens"]) {
+        const std::string tp = path + ".tokens";
+        if (r.expect_map(t, tp, {"ticket_ttl", "bind_ip", "bind_user_agent", "secure_cookies"})) {
+            r.time(t, tp, "ticket_ttl", out.ticket_ttl, duration(60'000));
+            r.boolean(t, tp, "bind_ip", out.bind_ip);
+            r.boolean(t, tp, "bind_user_agent", out.bind_user_agent);
+            if (t["secure_cookies"]) {
+                bool b = false;
+                r.boolean(t, tp, "secure_cookies", b);
+                out.secure_cookies = b;
+            }
+        }
+    }
+}
+
 }  // namespace
 
 absl::StatusOr<config> parse_config(std::string_view yaml_text, std::string_view file_name) {
@@ -320,7 +474,8 @@ absl::StatusOr<config> parse_config(std::string_view yaml_text, std::string_view
     try {
         if (!r.expect_map(root, "",
                           {"threads", "listen", "admin", "limits", "timeouts", "upstreams",
-                           "default_upstream", "access_log", "log_level", "state_dir", "via"}))
+                           "default_upstream", "access_log", "log_level", "state_dir", "via",
+                           "rooms", "keys_file"}))
             return r.status();
         r.number(root, "", "threads", c.threads, 0, 1024);
 
@@ -417,6 +572,31 @@ absl::StatusOr<config> parse_config(std::string_view yaml_text, std::string_view
         }
         r.string(root, "", "state_dir", c.state_dir);
         r.string(root, "", "via", c.via);
+        r.string(root, "", "keys_file", c.keys_file);
+
+        if (auto rooms = root["rooms"]; rooms && !r.failed()) {
+            if (!rooms.IsMap()) {
+                r.fail(rooms, "rooms", "expected a mapping of room name: {match: ..., admission: ...}");
+            } else {
+                for (const auto& kv : rooms) {
+                    room_config rc;
+                    read_room(r, kv.first, kv.second, rc);
+                    if (r.failed()) break;
+                    const std::string rp = cat("rooms.", rc.name);
+                    if (rc.upstream.empty()) rc.upstream = c.default_upstream;
+                    if (rc.upstream.empty()) {
+                        r.fail(kv.second, rp, "no upstream: set upstream, or default_upstream");
+                        break;
+                    }
+                    if (!c.find_upstream(rc.upstream)) {
+                        r.fail(kv.second["upstream"] ? kv.second["upstream"] : kv.second,
+                               rp + ".upstream", cat("no upstream named \"", rc.upstream, "\""));
+                        break;
+                    }
+                    c.rooms.push_back(std::move(rc));
+                }
+            }
+        }
     } catch (const YAML::Exception& e) {
         return absl::InvalidArgumentError(cat(file_name, ":", e.mark.line + 1, ":",
                                                        e.mark.column + 1, ": ", e.msg));

@@ -2,7 +2,11 @@
 
 #include <spdlog/spdlog.h>
 
+#include <fstream>
 #include <limits>
+#include <sstream>
+
+#include "dashboard/assets.hpp"
 
 #include "gateway/text.hpp"
 
@@ -40,9 +44,18 @@ const upstream_group* generation::find_upstream(std::string_view name) const {
     return nullptr;
 }
 
-absl::StatusOr<std::shared_ptr<const generation>> build_generation(std::shared_ptr<const config> cfg) {
+const room_binding* generation::find_room(std::string_view name) const {
+    for (const auto& r : rooms)
+        if (r.cfg->name == name) return &r;
+    return nullptr;
+}
+
+absl::StatusOr<std::shared_ptr<const generation>> build_generation(
+    std::shared_ptr<const config> cfg, room_registry& registry,
+    std::shared_ptr<tokenstore::key_ring> keys) {
     auto gen = std::make_shared<generation>();
     gen->cfg = cfg;
+    gen->keys = std::move(keys);
     net::io_context ioc;
     tcp::resolver resolver(ioc);
     for (const auto& uc : cfg->upstreams) {
@@ -80,6 +93,40 @@ absl::StatusOr<std::shared_ptr<const generation>> build_generation(std::shared_p
         gen->upstreams.push_back(std::move(g));
     }
     if (!cfg->default_upstream.empty()) gen->default_upstream = gen->find_upstream(cfg->default_upstream);
+
+    const auto* builtin = dashboard::find_asset("waiting.html");
+    const millis now = tokenstore::wall_clock_ms();
+    for (std::size_t i = 0; i < cfg->rooms.size(); ++i) {
+        const room_config& rc = cfg->rooms[i];
+        room_binding b;
+        b.cfg = &rc;
+        b.upstream = gen->find_upstream(rc.upstream);
+        if (!rc.page_template.empty()) {
+            std::ifstream in(rc.page_template, std::ios::binary);
+            if (!in)
+                return absl::InvalidArgumentError(text::cat("rooms.", rc.name, ".page.template: cannot read ",
+                                                            rc.page_template));
+            std::ostringstream ss;
+            ss << in.rdbuf();
+            b.page_template = ss.str();
+        } else if (builtin) {
+            b.page_template = std::string(builtin->data);
+        }
+        auto rt = registry.get_or_create(rc, now);
+        if (!rt.ok())
+            return absl::InvalidArgumentError(text::cat("rooms.", rc.name, ": ", std::string(rt.status().message())));
+        b.rt = *rt;
+        room_match m;
+        m.hosts = rc.hosts;
+        m.prefixes = rc.paths;
+        m.exact = rc.exact;
+        m.methods = rc.methods;
+        m.case_insensitive = rc.case_insensitive;
+        if (auto e = gen->routes.add(i, std::move(m)); e != path::path_error::ok)
+            return absl::InvalidArgumentError(text::cat("rooms.", rc.name, ".match: a path is not valid (",
+                                                        path::to_string(e), ")"));
+        gen->rooms.push_back(std::move(b));
+    }
     return std::shared_ptr<const generation>(std::move(gen));
 }
 

@@ -16,6 +16,9 @@
 #include "absl/status/statusor.h"
 #include "gateway/config.hpp"
 #include "gateway/net.hpp"
+#include "gateway/router.hpp"
+#include "room_runtime.hpp"
+#include "tokenstore/key_ring.hpp"
 
 namespace floodgate {
 
@@ -52,16 +55,32 @@ struct upstream_group {
     std::size_t pick(steady_clock::time_point now) const;
 };
 
+// A configured room with what serving it needs: its runtime state (shared
+// with later generations), its upstream, and its waiting-page template.
+struct room_binding {
+    const room_config* cfg = nullptr;  // points into generation::cfg
+    std::shared_ptr<room_runtime> rt;
+    const upstream_group* upstream = nullptr;
+    std::string page_template;
+};
+
 struct generation {
     std::shared_ptr<const config> cfg;
     std::vector<std::unique_ptr<upstream_group>> upstreams;
     const upstream_group* default_upstream = nullptr;
+    std::vector<room_binding> rooms;  // config order; router indexes into it
+    router routes;
+    std::shared_ptr<tokenstore::key_ring> keys;
 
     const upstream_group* find_upstream(std::string_view name) const;
+    const room_binding* find_room(std::string_view name) const;
 };
 
-// Resolves upstream names and loads TLS material. Blocking: call it from the
-// main thread at start-up and on reload, never from an I/O thread.
-absl::StatusOr<std::shared_ptr<const generation>> build_generation(std::shared_ptr<const config> cfg);
+// Resolves upstream names, loads TLS material and templates, and binds the
+// rooms to their runtime state (created in the registry on first use).
+// Blocking: call it from the main thread, never from an I/O thread.
+absl::StatusOr<std::shared_ptr<const generation>> build_generation(
+    std::shared_ptr<const config> cfg, room_registry& rooms,
+    std::shared_ptr<tokenstore::key_ring> keys);
 
 }  // namespace floodgate

@@ -4,10 +4,14 @@
 #include <boost/url/parse.hpp>
 #include <spdlog/spdlog.h>
 
+#include <array>
 #include <cctype>
+#include <cstdio>
 #include <limits>
 
 #include "gateway/headers.hpp"
+#include "gateway/path.hpp"
+#include "room_gate.hpp"
 #include "gateway/text.hpp"
 
 namespace floodgate {
@@ -83,6 +87,9 @@ struct http_session::exchange {
     bool upgrade = false;
     bool has_body = false;
     bool expect_continue = false;
+    const room_binding* room = nullptr;        // the waiting room this request passed
+    std::optional<tokenstore::lease> lease;    // the admitted person's slot in it
+    std::vector<std::string> set_cookies;      // added to the upstream's response
 };
 
 http_session::http_session(worker& w, listener_state& l, tcp::socket socket)
@@ -230,8 +237,36 @@ net::awaitable<bool> http_session::serve_one() {
         x.expect_continue = true;
     }
     req.erase(http::field::expect);
-
     x.has_body = p.chunked() || p.content_length().value_or(0) > 0;
+
+    // The path is normalised once: rooms are matched on it and the upstream
+    // receives the same, so the two never disagree about the route.
+    if (req.target() != "*") {
+        auto norm = path::normalize_target(req.target());
+        if (norm.error != path::path_error::ok)
+            co_return co_await respond_error(&x, http::status::bad_request, path::to_string(norm.error));
+        std::string target = path::to_target(norm.value);
+        if (target != req.target()) req.target(target);
+        const std::string_view npath = norm.value.path;
+        const client_info client{remote_ip_, s_.is_tls()};
+        if (npath.substr(0, 6) == "/__fg/") {
+            ++requests_;
+            co_return co_await respond_local(x, serve_public(*x.gen, req, client, npath));
+        }
+        const int room = x.gen->routes.match(req[http::field::host], req.method_string(), norm.value);
+        if (room >= 0) {
+            const room_binding& rb = x.gen->rooms[static_cast<std::size_t>(room)];
+            auto gate = gate_request(*x.gen, rb, req, client, target);
+            if (!gate.proceed) {
+                ++requests_;
+                co_return co_await respond_local(x, std::move(*gate.response));
+            }
+            x.room = &rb;
+            x.lease = gate.lease;
+            x.set_cookies = std::move(gate.set_cookies);
+        }
+    }
+
     x.keep_alive = req.keep_alive();
     x.upgrade = headers::strip_hop_by_hop(req, /*keep_upgrade=*/true);
     headers::add_forwarded(req, remote_ip_, s_.is_tls(), req[http::field::host], cfg.via);
@@ -241,7 +276,7 @@ net::awaitable<bool> http_session::serve_one() {
     ++requests_;
     if (requests_ >= cfg.limits.requests_per_connection || w_.stopping()) x.keep_alive = false;
 
-    x.upstream = x.gen->default_upstream;
+    x.upstream = x.room ? x.room->upstream : x.gen->default_upstream;
     if (!x.upstream)
         co_return co_await respond_error(&x, http::status::bad_gateway,
                                          "No site is configured behind this address.");
@@ -266,6 +301,30 @@ net::awaitable<error_code> read_piece(stream& s, beast::flat_buffer& buffer,
     body.data = buf;
     body.more = !p.is_done();
     co_return ec;
+}
+
+void append_fields(const http::fields& f, std::string& out) {
+    for (const auto& field : f) {
+        out.append(field.name_string()).append(": ").append(field.value()).append("\r\n");
+    }
+    out.append("\r\n");
+}
+
+// The head of a message as HTTP/1.1 text: what Beast's serializer would
+// write, without its machinery, for the common messages whose body (if any)
+// is already in memory.
+void serialize_head(const http::request_header<>& h, std::string& out) {
+    out.clear();
+    out.append(h.method_string()).append(" ").append(h.target()).append(" HTTP/1.1\r\n");
+    append_fields(h, out);
+}
+
+void serialize_head(const http::response_header<>& h, std::string& out) {
+    out.clear();
+    char line[32];
+    std::snprintf(line, sizeof line, "HTTP/1.1 %03u ", h.result_int());
+    out.append(line).append(h.reason()).append("\r\n");
+    append_fields(h, out);
 }
 
 template <class Body, class Fields>
@@ -330,8 +389,15 @@ net::awaitable<bool> http_session::proxy(exchange& x) {
         }
 
         // Request head and body, streamed.
-        http::request_serializer<http::buffer_body> sr{req};
         error_code up_ec, cl_ec;
+        if (p.is_done() && !x.has_body) {
+            // No body: the head is the whole request, written in one piece.
+            serialize_head(req, head_);
+            conn->s.tcp().expires_after(g.cfg.response_timeout);
+            auto [ec, n] = co_await net::async_write(conn->s, net::buffer(head_), use_nothrow);
+            up_ec = ec;
+        } else {
+        http::request_serializer<http::buffer_body> sr{req};
         do {
             if (!piece_ready) {
                 if (!p.is_done()) {
@@ -350,6 +416,7 @@ net::awaitable<bool> http_session::proxy(exchange& x) {
                 break;
             }
         } while (!p.is_done() || !sr.is_done());
+        }
         if (cl_ec) co_return co_await client_body_error(cl_ec);  // conn is dropped: it saw half a request
         if (up_ec) {
             if (conn->reused && !x.has_body && attempt == 0) continue;  // a stale keep-alive connection
@@ -403,6 +470,15 @@ net::awaitable<bool> http_session::proxy(exchange& x) {
             co_return false;
         }
 
+        // The site says the person is done: free the slot now (NetFUNNEL's key return).
+        if (auto rel = res.find("Floodgate-Release"); rel != res.end()) {
+            const bool done = text::trim(rel->value()) == "1";
+            res.erase("Floodgate-Release");
+            if (done && x.room && x.lease)
+                x.set_cookies.push_back(release_by_upstream(*x.room, *x.lease, s_.is_tls()));
+        }
+        for (const auto& c : x.set_cookies) res.insert(http::field::set_cookie, c);
+
         const bool no_body = req.method() == http::verb::head || !body_allowed(x.status);
         const bool has_length = rp->content_length().has_value();
         const bool was_chunked = rp->chunked();
@@ -418,6 +494,24 @@ net::awaitable<bool> http_session::proxy(exchange& x) {
         if (w_.stopping()) x.keep_alive = false;
         res.keep_alive(x.keep_alive);
         if (x.keep_alive && x.client_version == 10) res.set(http::field::connection, "keep-alive");
+
+        // The common case: the whole body (or none) arrived with the head.
+        const std::uint64_t length = has_length ? *rp->content_length() : 0;
+        if (!was_chunked && (no_body || (has_length && length <= conn->buffer.size()))) {
+            const std::size_t body_len = no_body ? 0 : static_cast<std::size_t>(length);
+            serialize_head(res, head_);
+            const std::array<net::const_buffer, 2> out{
+                net::buffer(head_), net::buffer(conn->buffer.data().data(), body_len)};
+            s_.tcp().expires_after(cfg.timeouts.send);
+            auto [wec, wn] = co_await net::async_write(s_, out, use_nothrow);
+            conn->buffer.consume(body_len);
+            x.bytes = body_len;
+            log(x);
+            if (wec) co_return false;
+            if (upstream_reusable && conn->buffer.size() == 0) w_.pool().release(std::move(conn));
+            if (!x.keep_alive) co_await linger_close();
+            co_return x.keep_alive;
+        }
 
         http::response_serializer<http::buffer_body> rsr{res};
         bool head_sent = false;
@@ -524,6 +618,46 @@ net::awaitable<void> http_session::tunnel(upstream_connection& up) {
     if (!relay_) relay_ = std::make_unique<char[]>(relay_size);
     auto down = std::make_unique<char[]>(relay_size);
     co_await (pump(s_, up.s, relay_.get()) && pump(up.s, s_, down.get()) && watch());
+}
+
+// Answers a request from the gateway itself (waiting page, /__fg/ endpoints)
+// on a connection that stays open: the request body is read and dropped first.
+net::awaitable<bool> http_session::respond_local(exchange& x, http::response<http::string_body> res) {
+    const config& cfg = *x.gen->cfg;
+    auto& p = *x.req;
+    if (!p.is_done()) {
+        if (!relay_) relay_ = std::make_unique<char[]>(relay_size);
+        while (!p.is_done()) {
+            auto ec = co_await read_piece(s_, buffer_, p, relay_.get(), cfg.timeouts.body);
+            if (ec == http::error::body_limit)
+                co_return co_await respond_error(&x, http::status::payload_too_large,
+                                                 "The request body is larger than this server accepts.");
+            if (ec) co_return false;
+        }
+    }
+    bool keep = x.keep_alive && !w_.stopping() && requests_ < cfg.limits.requests_per_connection &&
+                !(pipeline_depth_ >= cfg.limits.pipelined_requests && buffer_.size() > 0);
+    res.keep_alive(keep);
+    if (keep && x.client_version == 10) res.set(http::field::connection, "keep-alive");
+    res.prepare_payload();
+    if (p.get().method() == http::verb::head) {
+        // The head only; Content-Length stays that of the body a GET would get.
+        http::response<http::empty_body> head{res.base()};
+        s_.tcp().expires_after(cfg.timeouts.send);
+        auto [ec, n] = co_await http::async_write(s_, head, use_nothrow);
+        x.status = res.result_int();
+        log(x);
+        if (ec) co_return false;
+    } else {
+        s_.tcp().expires_after(cfg.timeouts.send);
+        auto [ec, n] = co_await http::async_write(s_, res, use_nothrow);
+        x.status = res.result_int();
+        x.bytes = res.body().size();
+        log(x);
+        if (ec) co_return false;
+    }
+    if (!keep) co_await linger_close();
+    co_return keep;
 }
 
 net::awaitable<bool> http_session::respond_error(exchange* x, http::status status,

@@ -35,6 +35,7 @@ private:
     net::awaitable<bool> serve_one();
     net::awaitable<bool> proxy(exchange& x);
     net::awaitable<void> tunnel(upstream_connection& up);
+    net::awaitable<bool> respond_local(exchange& x, http::response<http::string_body> res);
     net::awaitable<bool> respond_error(exchange* x, http::status status, std::string_view detail);
     net::awaitable<void> linger_close();
     void log(const exchange& x);
@@ -45,6 +46,7 @@ private:
     beast::flat_buffer buffer_;
     std::string remote_ip_;
     std::unique_ptr<char[]> relay_;
+    std::string head_;  // a serialized message head, reused between requests
     std::size_t requests_ = 0;
     std::size_t pipeline_depth_ = 0;
     bool idle_ = false;

@@ -3,8 +3,13 @@
 #include <spdlog/spdlog.h>
 #include <sys/socket.h>
 
+#include <openssl/rand.h>
+#include <sys/stat.h>
+
 #include <cstdio>
 #include <fstream>
+
+#include "tokenstore/base64url.hpp"
 
 #include "gateway/text.hpp"
 #include "stream.hpp"
@@ -115,9 +120,39 @@ absl::Status server::write_ports_file() const {
     return absl::OkStatus();
 }
 
+// Token keys: keys_file if configured, else <state_dir>/token-keys (made on
+// first start, mode 0600), else a random key kept in memory only, which
+// means tickets and passes do not survive a restart.
+absl::Status server::load_keys(const config& cfg) {
+    std::string path = cfg.keys_file;
+    if (path.empty() && !cfg.state_dir.empty()) {
+        ::mkdir(cfg.state_dir.c_str(), 0700);
+        path = cfg.state_dir + "/token-keys";
+    }
+    if (!path.empty()) {
+        auto ring = tokenstore::key_ring::load_or_generate(path);
+        if (!ring.ok()) return ring.status();
+        keys_ = std::move(*ring);
+        return absl::OkStatus();
+    }
+    if (!cfg.rooms.empty())
+        spdlog::warn("no state_dir or keys_file: token keys live in memory, so tickets and passes "
+                     "do not survive a restart");
+    unsigned char secret[32];
+    if (RAND_bytes(secret, sizeof secret) != 1) return absl::InternalError("RAND_bytes failed");
+    std::string text = "m1 ";
+    tokenstore::base64url::encode(secret, sizeof secret, text);
+    auto ring = tokenstore::key_ring::parse(text, "(generated key)");
+    if (!ring.ok()) return ring.status();
+    keys_ = std::move(*ring);
+    return absl::OkStatus();
+}
+
 absl::Status server::start(std::shared_ptr<const config> cfg) {
     spdlog::set_level(level_of(cfg->log_level));
-    auto gen = build_generation(cfg);
+    if (auto st = load_keys(*cfg); !st.ok()) return st;
+    rooms_.start();
+    auto gen = build_generation(cfg, rooms_, keys_);
     if (!gen.ok()) return gen.status();
     gen_ = *gen;
     if (auto st = access_log_.open(cfg->access_log); !st.ok()) return st;
@@ -160,7 +195,7 @@ void server::reload() {
         return;
     }
     auto cfg = std::make_shared<const config>(std::move(*c));
-    auto gen = build_generation(cfg);
+    auto gen = build_generation(cfg, rooms_, keys_);
     if (!gen.ok()) {
         spdlog::error("reload failed, keeping the running configuration: {}",
                       std::string(gen.status().message()));

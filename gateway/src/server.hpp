@@ -35,11 +35,14 @@ private:
     absl::Status start(std::shared_ptr<const config> cfg);
     absl::Status bind_listeners(const config& cfg);
     absl::Status write_ports_file() const;
+    absl::Status load_keys(const config& cfg);
     void reload();
     net::awaitable<void> signal_loop();
     net::awaitable<void> shutdown();
 
     server_options opts_;
+    room_registry rooms_;  // outlives every generation and worker
+    std::shared_ptr<tokenstore::key_ring> keys_;
     net::io_context main_ioc_{1};
     net::signal_set signals_{main_ioc_};
     access_log access_log_;

@@ -56,7 +56,8 @@ private:
     net::awaitable<void> sweep_loop();
 
     std::size_t id_;
-    net::io_context ioc_{1};
+    // Only this worker's thread does I/O on its sockets: no reactor locking.
+    net::io_context ioc_{BOOST_ASIO_CONCURRENCY_HINT_UNSAFE_IO};
     access_log& log_;
     upstream_pool pool_;
     std::shared_ptr<const generation> gen_;

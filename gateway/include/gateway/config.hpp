@@ -90,6 +90,55 @@ struct access_log_config {
     std::string path = "stdout";  // "stdout", "stderr" or a file path
 };
 
+enum class room_mode { automatic, queue_all, paused, closed };
+
+const char* to_string(room_mode m);
+std::optional<room_mode> parse_room_mode(std::string_view s);
+
+// A waiting room: the routes it protects, where admitted people go, and the
+// admission policy. Everything under admission, mode and banner can also be
+// changed at run time (admin API); the config file gives the start values.
+struct room_config {
+    std::string name;  // [a-z0-9_-], used in URLs and cookie names
+
+    // match: a request belongs to the first room whose match it fits
+    std::vector<std::string> hosts;     // empty: any host
+    std::vector<std::string> paths;     // prefixes, on segment boundaries
+    std::vector<std::string> exact;     // exact paths
+    std::vector<std::string> methods;   // empty: any method
+    bool case_insensitive = false;
+    std::vector<std::string> api_paths;  // prefixes answered with 503 + JSON instead of the page
+
+    std::string upstream;  // empty: default_upstream
+
+    // admission
+    double rate = 0;             // users/s called from the queue; 0: no rate limit
+    std::uint32_t burst = 1;
+    std::uint64_t max_active = 0;  // concurrent admitted users; 0: no limit
+    duration idle_timeout{std::chrono::minutes(10)};
+    duration session_ttl{std::chrono::minutes(30)};
+    duration claim_window{std::chrono::seconds(60)};
+    duration abandon_after{std::chrono::seconds(60)};
+    room_mode mode = room_mode::automatic;
+
+    // one place per person (optional): a header set by the site's login layer, or a cookie
+    std::string identity_header;
+    std::string identity_cookie;
+
+    // waiting page
+    std::string default_language = "en";  // en or ko; Accept-Language decides first
+    std::string page_template;            // a file replacing the built-in page
+    std::string title;                    // shown on the page; default: the room name
+    std::string banner;                   // operator's message on the page
+    duration yellow_wait{std::chrono::minutes(5)};  // light: yellow below this wait, red above
+
+    // tokens
+    duration ticket_ttl{std::chrono::hours(12)};
+    bool bind_ip = false;          // passes and tickets only work from the same /24 (v4) or /48 (v6)
+    bool bind_user_agent = false;  // ... and the same User-Agent
+    std::optional<bool> secure_cookies;  // default: Secure when the request came over TLS
+};
+
 struct config {
     std::string source_file;
     unsigned threads = 0;  // 0: one per core
@@ -103,6 +152,10 @@ struct config {
     std::string log_level = "info";
     std::string state_dir;
     std::string via = "floodgate";  // the name in the Via header
+    std::vector<room_config> rooms;
+    std::string keys_file;  // token keys; default: <state_dir>/token-keys, or generated in memory
+
+    const room_config* find_room(std::string_view name) const;
 
     const upstream_config* find_upstream(std::string_view name) const;
 };

@@ -1,0 +1,53 @@
+// The waiting room in the data path: what happens to a request for a
+// protected route, and the public /__fg/ endpoints.
+//
+// gate_request() lets a request through only with a valid pass for its room
+// (or when the room admits the person at once); otherwise it answers with the
+// waiting page, or 503 + JSON for API clients, and a ticket that keeps the
+// person's place. serve_public() answers join, status, release and lights.
+//
+// The one thing not to get wrong: an invalid, expired, tampered or foreign
+// token is treated exactly like no token (and counted); it never produces an
+// error page, and nothing about why it failed reaches the client.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "generation.hpp"
+#include "tokenstore/active_slots.hpp"
+
+namespace floodgate {
+
+struct client_info {
+    std::string_view ip;
+    bool tls = false;
+};
+
+struct gate_result {
+    bool proceed = false;  // forward the request to the room's upstream
+    std::optional<http::response<http::string_body>> response;  // when not proceeding
+    std::vector<std::string> set_cookies;  // for the proxied response
+    std::optional<tokenstore::lease> lease;  // the admitted person's slot
+};
+
+// A request for a path that room protects. return_to is the normalised
+// path and query the person asked for (the waiting page comes back to it).
+gate_result gate_request(const generation& gen, const room_binding& room,
+                         const http::request_header<>& req, const client_info& client,
+                         std::string_view return_to);
+
+// Requests under /__fg/ (path is the normalised path, without the query).
+http::response<http::string_body> serve_public(const generation& gen, const http::request_header<>& req,
+                                               const client_info& client, std::string_view path);
+
+// Releases the slot when the upstream says the person is done
+// (response header Floodgate-Release: 1). Returns the Set-Cookie that ends the pass.
+std::string release_by_upstream(const room_binding& room, tokenstore::lease lease, bool tls);
+
+// The value of cookie `name` in the request's Cookie fields, or empty.
+std::string_view find_cookie(const http::fields& f, std::string_view name);
+
+}  // namespace floodgate
