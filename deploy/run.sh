@@ -121,7 +121,7 @@ cat >&2 <<EOF
   Floodgate admin health:                       http://127.0.0.1:${ADMIN_PORT}/healthz
   Floodgate metrics:                            http://127.0.0.1:${ADMIN_PORT}/metrics
   demo site directly (bypassing the gateway):   http://127.0.0.1:${BOOKING_PORT}/
-  config:                                       ${FLOODGATE_CONFIG:-$example_config}
+  config:                                       ${FLOODGATE_CONFIG:-$example_config (a copy with these ports)}
 
   Ctrl-C stops both.
 
