@@ -298,7 +298,10 @@ net::awaitable<error_code> read_piece(stream& s, beast::flat_buffer& buffer,
     auto [ec, n] = co_await http::async_read_some(s, buffer, p, use_nothrow);
     if (ec == http::error::need_buffer) ec = {};
     body.size = relay_size - body.size;
-    body.data = buf;
+    // A read may consume only chunk framing and yield no body bytes. An empty
+    // piece must be "no data yet" (nullptr): a zero-size piece with data would
+    // be written as the last-chunk marker and end the body early.
+    body.data = body.size ? buf : nullptr;
     body.more = !p.is_done();
     co_return ec;
 }
@@ -640,22 +643,17 @@ net::awaitable<bool> http_session::respond_local(exchange& x, http::response<htt
     res.keep_alive(keep);
     if (keep && x.client_version == 10) res.set(http::field::connection, "keep-alive");
     res.prepare_payload();
-    if (p.get().method() == http::verb::head) {
-        // The head only; Content-Length stays that of the body a GET would get.
-        http::response<http::empty_body> head{res.base()};
-        s_.tcp().expires_after(cfg.timeouts.send);
-        auto [ec, n] = co_await http::async_write(s_, head, use_nothrow);
-        x.status = res.result_int();
-        log(x);
-        if (ec) co_return false;
-    } else {
-        s_.tcp().expires_after(cfg.timeouts.send);
-        auto [ec, n] = co_await http::async_write(s_, res, use_nothrow);
-        x.status = res.result_int();
-        x.bytes = res.body().size();
-        log(x);
-        if (ec) co_return false;
-    }
+    // For HEAD, the head only; Content-Length stays that of the body a GET would get.
+    const bool head_only = p.get().method() == http::verb::head;
+    serialize_head(res, head_);
+    const std::array<net::const_buffer, 2> out{
+        net::buffer(head_), head_only ? net::const_buffer{} : net::buffer(res.body())};
+    s_.tcp().expires_after(cfg.timeouts.send);
+    auto [ec, n] = co_await net::async_write(s_, out, use_nothrow);
+    x.status = res.result_int();
+    x.bytes = head_only ? 0 : res.body().size();
+    log(x);
+    if (ec) co_return false;
     if (!keep) co_await linger_close();
     co_return keep;
 }
