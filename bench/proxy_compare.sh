@@ -19,7 +19,9 @@
 #   WARMUP=2s         unmeasured run before each (0 to skip)
 #   CONNECTIONS=64    wrk -c
 #   WRK_THREADS=1     wrk -t
-#   TARGETS="direct floodgate nginx haproxy"   which rows, in order
+#   TARGETS="direct floodgate nginx haproxy floodgate_poll nginx_return"   which rows, in order
+#                     (floodgate_poll: the waiting path, GET /__fg/v1/rooms/bench/status with a
+#                     waiting ticket; nginx_return: nginx answering a constant return 200)
 #   ROUNDS=1          repeat the whole sequence; the table shows each target's median
 #                     (per column) and the errors summed over rounds. On a shared
 #                     machine ROUNDS=3 smooths out other processes' bursts.
@@ -51,7 +53,7 @@ DURATION="${DURATION:-10s}"
 WARMUP="${WARMUP:-2s}"
 CONNECTIONS="${CONNECTIONS:-64}"
 WRK_THREADS="${WRK_THREADS:-1}"
-TARGETS="${TARGETS:-direct floodgate nginx haproxy}"
+TARGETS="${TARGETS:-direct floodgate nginx haproxy floodgate_poll nginx_return}"
 ROUNDS="${ROUNDS:-1}"
 BUILD_DIR="${BUILD_DIR:-build/release}"
 FLOODGATE_BIN="${FLOODGATE_BIN:-$BUILD_DIR/gateway/floodgate}"
@@ -181,15 +183,18 @@ parse_wrk() {
 # Per target: the values of every round (space-separated), and at the end their medians.
 declare -A rps_all p50_all p99_all cpu_all rps p50 p99 cpu_per_req errors label note
 
-# Measures http://127.0.0.1:$2/ping for target $1 whose server process is $3.
+# Measures http://127.0.0.1:$2$4 (default /ping) for target $1 whose server process is $3,
+# with the extra request header $5 if given.
 measure() {
-  local target="$1" port="$2" pid="$3" url before after output r
-  url="http://127.0.0.1:$port/ping"
+  local target="$1" port="$2" pid="$3" path="${4:-/ping}" header="${5:-}" url before after output r
+  local -a extra=()
+  [ -n "$header" ] && extra=(-H "$header")
+  url="http://127.0.0.1:$port$path"
   if [ "$WARMUP" != 0 ] && [ "$WARMUP" != 0s ]; then
-    pinned "$LOAD_CPUS" wrk -t"$WRK_THREADS" -c"$CONNECTIONS" -d"$WARMUP" "$url" >/dev/null 2>&1 || true
+    pinned "$LOAD_CPUS" wrk -t"$WRK_THREADS" -c"$CONNECTIONS" -d"$WARMUP" "${extra[@]}" "$url" >/dev/null 2>&1 || true
   fi
   before=$(cpu_ticks "$pid")
-  output=$(pinned "$LOAD_CPUS" wrk -t"$WRK_THREADS" -c"$CONNECTIONS" -d"$DURATION" --latency "$url" 2>&1) ||
+  output=$(pinned "$LOAD_CPUS" wrk -t"$WRK_THREADS" -c"$CONNECTIONS" -d"$DURATION" --latency "${extra[@]}" "$url" 2>&1) ||
     { note[$target]="wrk failed"; log "$target: wrk failed: $output"; return 0; }
   after=$(cpu_ticks "$pid")
   printf '%s\n' "$output" >"$work_dir/$target.wrk"
@@ -291,8 +296,41 @@ target_haproxy() {
 # with one room in queue_all mode, tickets minted up front, wrk with a Lua script that
 # sends one ticket per connection. There is no nginx/haproxy equivalent; report
 # requests/s, p50, p99 and CPU µs/req next to the proxy rows.
-workload_waiting_path() {
-  log "waiting-path workload: not implemented yet (needs rooms in floodgate)"
+target_floodgate_poll() {
+  label[floodgate_poll]="floodgate status poll"
+  [ -x "$FLOODGATE_BIN" ] || { note[floodgate_poll]="$FLOODGATE_BIN is missing"; return; }
+  local port admin_port ticket _
+  port=$(free_port)
+  admin_port=$(free_port)
+  fill_template bench/peers/floodgate-room.yaml.in "$port" "$backend_port" "$admin_port" floodgate_poll \
+    >"$work_dir/floodgate_poll.yaml"
+  start_server "$SERVER_CPUS" floodgate_poll "$FLOODGATE_BIN" --config "$work_dir/floodgate_poll.yaml"
+  local pid=$started_pid
+  wait_ready "http://127.0.0.1:$port/ping" "$pid" || { note[floodgate_poll]="did not start"; stop_server "$pid"; return; }
+  # The first joiner is called at once (the burst); the third stays waiting for the run.
+  for _ in 1 2 3; do
+    ticket=$(curl -s -o /dev/null -D - -H 'Accept: application/json' "http://127.0.0.1:$port/reserve" |
+      sed -n 's/^[Ss]et-[Cc]ookie: fg_ticket_bench=\([^;]*\).*/\1/p')
+  done
+  if [ -z "$ticket" ]; then
+    note[floodgate_poll]="no ticket was issued"
+    stop_server "$pid"
+    return
+  fi
+  measure floodgate_poll "$port" "$pid" /__fg/v1/rooms/bench/status "Floodgate-Ticket: $ticket"
+  stop_server "$pid"
+}
+
+target_nginx_return() {
+  label[nginx_return]="nginx return 200"
+  command -v nginx >/dev/null || { note[nginx_return]="nginx is not installed"; return; }
+  local port
+  port=$(free_port)
+  mkdir -p "$work_dir/nginx_return"
+  fill_template bench/peers/nginx-return.conf.in "$port" 0 "" nginx_return >"$work_dir/nginx_return/nginx.conf"
+  start_server "$SERVER_CPUS" nginx_return nginx -c "$work_dir/nginx_return/nginx.conf" \
+    -p "$work_dir/nginx_return" -e "$work_dir/nginx_return/error.log" -g 'daemon off;'
+  measure_proxy nginx_return "$started_pid" "$port"
 }
 # ---------------------------------------------------------------------------------------
 
@@ -312,9 +350,9 @@ log "$machine; $placement"
 needs_backend=0
 for t in $TARGETS; do
   case "$t" in
-    direct) ;;
-    floodgate|nginx|haproxy) needs_backend=1 ;;
-    *) die "unknown target \"$t\" (direct, floodgate, nginx, haproxy)" ;;
+    direct|nginx_return) ;;
+    floodgate|nginx|haproxy|floodgate_poll) needs_backend=1 ;;
+    *) die "unknown target \"$t\" (direct, floodgate, nginx, haproxy, floodgate_poll, nginx_return)" ;;
   esac
 done
 if [ "$needs_backend" = 1 ]; then
@@ -327,7 +365,6 @@ for round in $(seq 1 "$ROUNDS"); do
     "target_$t"
   done
 done
-workload_waiting_path
 
 median() {  # of the numbers in $1; empty if none
   tr ' ' '\n' <<<"$1" | awk 'NF' | sort -g |
@@ -366,6 +403,11 @@ report() {
     fi
   done
   echo
+  if [ -n "${rps[floodgate_poll]:-}" ] && [ -n "${rps[nginx_return]:-}" ]; then
+    printf -- '- waiting path, floodgate status poll / nginx return 200: requests/s %s, p99 %s, CPU µs/req %s\n' \
+      "$(ratio "${rps[floodgate_poll]}" "${rps[nginx_return]}")" "$(ratio "${p99[floodgate_poll]}" "${p99[nginx_return]}")" \
+      "$(ratio "${cpu_per_req[floodgate_poll]:-}" "${cpu_per_req[nginx_return]:-}")"
+  fi
   for t in nginx haproxy; do
     case " $TARGETS " in *" $t "*) ;; *) continue ;; esac
     printf -- '- floodgate/%s: requests/s %s, p99 %s, CPU µs/req %s\n' "$t" \

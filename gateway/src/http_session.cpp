@@ -238,6 +238,7 @@ net::awaitable<bool> http_session::serve_one() {
     }
     req.erase(http::field::expect);
     x.has_body = p.chunked() || p.content_length().value_or(0) > 0;
+    x.keep_alive = req.keep_alive();
 
     // The path is normalised once: rooms are matched on it and the upstream
     // receives the same, so the two never disagree about the route.
@@ -267,7 +268,6 @@ net::awaitable<bool> http_session::serve_one() {
         }
     }
 
-    x.keep_alive = req.keep_alive();
     x.upgrade = headers::strip_hop_by_hop(req, /*keep_upgrade=*/true);
     headers::add_forwarded(req, remote_ip_, s_.is_tls(), req[http::field::host], cfg.via);
     if (p.chunked()) req.chunked(true);
