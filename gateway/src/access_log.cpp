@@ -12,7 +12,7 @@
 
 namespace floodgate {
 
-void append_json_string(std::string& out, std::string_view s) {
+void append_json_string(std::string& out, std::string_view s, bool escape_non_ascii) {
     static constexpr char hex[] = "0123456789abcdef";
     out.push_back('"');
     for (unsigned char c : s) {
@@ -23,7 +23,7 @@ void append_json_string(std::string& out, std::string_view s) {
             case '\r': out.append("\\r"); break;
             case '\t': out.append("\\t"); break;
             default:
-                if (c < 0x20 || c >= 0x7f) {
+                if (c < 0x20 || c == 0x7f || (c >= 0x80 && escape_non_ascii)) {
                     // Non-ASCII bytes are escaped one by one: the log stays valid
                     // JSON whatever a client sends.
                     out.append("\\u00");

@@ -43,7 +43,10 @@ private:
     std::shared_ptr<spdlog::logger> logger_;
 };
 
-// Appends s to out as a JSON string literal, quotes included.
-void append_json_string(std::string& out, std::string_view s);
+// Appends s to out as a JSON string literal, quotes included. With
+// escape_non_ascii (for logs of untrusted bytes) every byte above 0x7f is
+// escaped on its own; without it (for text known to be UTF-8, such as page
+// strings) those bytes pass through unchanged.
+void append_json_string(std::string& out, std::string_view s, bool escape_non_ascii = true);
 
 }  // namespace floodgate

@@ -95,7 +95,8 @@ struct http_session::exchange {
 http_session::http_session(worker& w, listener_state& l, tcp::socket socket)
     : w_(w),
       l_(l),
-      s_(l.tls ? stream(std::move(socket), *l.tls) : stream(std::move(socket))) {
+      s_(l.tls ? stream(std::move(socket), *l.tls) : stream(std::move(socket))),
+      deadline_(s_.get_executor()) {
     error_code ec;
     auto ep = s_.socket().remote_endpoint(ec);
     if (!ec) remote_ip_ = ep.address().to_string();
@@ -106,6 +107,17 @@ http_session::http_session(worker& w, listener_state& l, tcp::socket socket)
 http_session::~http_session() {
     w_.leave(this);
     l_.connections.fetch_sub(1, std::memory_order_relaxed);
+}
+
+void http_session::arm_deadline(duration d) {
+    timed_out_ = false;
+    deadline_.expires_after(d);
+    deadline_.async_wait([this, alive = std::weak_ptr<int>(alive_)](error_code ec) {
+        if (ec || alive.expired()) return;
+        timed_out_ = true;
+        error_code ignored;
+        s_.socket().cancel(ignored);
+    });
 }
 
 void http_session::close_if_idle() {
@@ -146,7 +158,9 @@ net::awaitable<bool> http_session::serve_one() {
     x.start = steady_clock::now();
 
     // The rest of the head, within one deadline from its first byte (slowloris).
-    s_.tcp().expires_after(cfg.timeouts.request_header);
+    // Beast's timeout stays as a backstop a little later.
+    s_.tcp().expires_after(cfg.timeouts.request_header + std::chrono::seconds(5));
+    arm_deadline(cfg.timeouts.request_header);
     std::size_t header_end = 0;
     for (;;) {
         header_end = headers::find_header_end(view(buffer_));
@@ -158,12 +172,13 @@ net::awaitable<bool> http_session::serve_one() {
             co_return co_await respond_error(&x, http::status::bad_request,
                                              "Header lines must end with CRLF.");
         auto [ec, n] = co_await s_.async_read_some(buffer_.prepare(read_chunk), use_nothrow);
-        if (ec == beast::error::timeout)
+        if (ec && timed_out_)
             co_return co_await respond_error(&x, http::status::request_timeout,
                                              "The request header did not arrive in time.");
         if (ec) co_return false;
         buffer_.commit(n);
     }
+    deadline_.cancel();
     if (header_end > cfg.limits.header_bytes)
         co_return co_await respond_error(&x, http::status::request_header_fields_too_large,
                                          "The request header is larger than this server accepts.");
@@ -660,6 +675,7 @@ net::awaitable<bool> http_session::respond_local(exchange& x, http::response<htt
 
 net::awaitable<bool> http_session::respond_error(exchange* x, http::status status,
                                                  std::string_view detail) {
+    deadline_.cancel();
     const config& cfg = *w_.gen()->cfg;
     http::response<http::string_body> res{status, 11};
     const unsigned code = static_cast<unsigned>(status);
@@ -685,11 +701,15 @@ net::awaitable<bool> http_session::respond_error(exchange* x, http::status statu
 // requests) until it closes too or a short time passes. Closing with unread
 // input would reset the connection and could destroy the response in flight.
 net::awaitable<void> http_session::linger_close() {
+    // Like nginx's lingering close: keep draining while the client keeps
+    // sending (a slow client may still be writing the request we refused),
+    // up to 2 s of silence, 30 s in all and 1 MiB.
     s_.shutdown_send();
-    s_.tcp().expires_after(std::chrono::seconds(2));
+    const auto deadline = steady_clock::now() + std::chrono::seconds(30);
     std::size_t discarded = 0;
     char sink[4096];
-    while (discarded < 1024 * 1024) {
+    while (discarded < 1024 * 1024 && steady_clock::now() < deadline) {
+        s_.tcp().expires_after(std::chrono::seconds(2));
         auto [ec, n] = co_await s_.tcp().async_read_some(net::buffer(sink), use_nothrow);
         if (ec) break;
         discarded += n;

@@ -181,7 +181,7 @@ std::string status_json(const room_binding& room, const status_view& s, std::str
     out.append(buf).append(s.light).append("\"");
     if (!room.cfg->banner.empty()) {
         out.append(",\"banner\":");
-        append_json_string(out, room.cfg->banner);
+        append_json_string(out, room.cfg->banner, /*escape_non_ascii=*/false);
     }
     if (!ticket.empty()) out.append(",\"ticket\":\"").append(ticket).append("\"");
     if (!pass.empty()) out.append(",\"pass\":\"").append(pass).append("\"");
@@ -367,7 +367,7 @@ std::string waiting_page(const request_view& v, const status_view& s, std::strin
         first = false;
         append_json_string(data, k);
         data.push_back(':');
-        append_json_string(data, val);
+        append_json_string(data, val, /*escape_non_ascii=*/false);
     }
     data.append("}}");
 
