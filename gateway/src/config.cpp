@@ -55,15 +55,33 @@ const upstream_config* config::find_upstream(std::string_view name) const {
 
 using text::parse_u64;
 
-absl::StatusOr<duration> parse_duration(std::string_view text) {
+namespace {
+
+// "10ms" -> {10, "ms"}: a whole number and a lowercase unit (maybe empty).
+struct number_with_unit {
+    std::uint64_t n = 0;
+    std::string unit;
+};
+
+std::optional<number_with_unit> split_number(std::string_view text) {
     std::string_view s = trim(text);
     std::size_t digits = 0;
     while (digits < s.size() && (s[digits] >= '0' && s[digits] <= '9')) ++digits;
-    std::uint64_t n = 0;
-    if (!parse_u64(s.substr(0, digits), n))
+    number_with_unit out;
+    if (!parse_u64(s.substr(0, digits), out.n)) return std::nullopt;
+    out.unit = to_lower(trim(s.substr(digits)));
+    return out;
+}
+
+}  // namespace
+
+absl::StatusOr<duration> parse_duration(std::string_view text) {
+    auto parts = split_number(text);
+    if (!parts)
         return absl::InvalidArgumentError(
             cat("expected a duration such as 250ms, 10s, 5m or 1h, got \"", text, "\""));
-    std::string unit = to_lower(trim(s.substr(digits)));
+    const std::uint64_t n = parts->n;
+    const std::string& unit = parts->unit;
     std::uint64_t ms_per_unit = 0;
     if (unit == "ms") ms_per_unit = 1;
     else if (unit.empty() || unit == "s") ms_per_unit = 1000;
@@ -78,14 +96,12 @@ absl::StatusOr<duration> parse_duration(std::string_view text) {
 }
 
 absl::StatusOr<std::uint64_t> parse_size(std::string_view text) {
-    std::string_view s = trim(text);
-    std::size_t digits = 0;
-    while (digits < s.size() && (s[digits] >= '0' && s[digits] <= '9')) ++digits;
-    std::uint64_t n = 0;
-    if (!parse_u64(s.substr(0, digits), n))
+    auto parts = split_number(text);
+    if (!parts)
         return absl::InvalidArgumentError(
             cat("expected a size such as 512, 16k, 10m or 1g, got \"", text, "\""));
-    std::string unit = to_lower(trim(s.substr(digits)));
+    const std::uint64_t n = parts->n;
+    const std::string& unit = parts->unit;
     std::uint64_t mult = 0;
     if (unit.empty() || unit == "b") mult = 1;
     else if (unit == "k" || unit == "kb" || unit == "kib") mult = 1ull << 10;
