@@ -21,16 +21,56 @@ tokenstore::room_policy policy_of(const room_config& cfg) {
     return p;
 }
 
-room_runtime::room_runtime(std::string name, std::unique_ptr<tokenstore::waiting_room> wr, double rate)
-    : name_(std::move(name)), id_(tokenstore::room_id(name_)), wr_(std::move(wr)), call_rate_(rate) {}
+room_runtime::room_runtime(std::string name, std::unique_ptr<tokenstore::journal> journal,
+                           std::unique_ptr<tokenstore::waiting_room> wr, double rate)
+    : name_(std::move(name)),
+      id_(tokenstore::room_id(name_)),
+      journal_(std::move(journal)),
+      wr_(std::move(wr)),
+      call_rate_(rate) {}
 
-absl::StatusOr<std::shared_ptr<room_runtime>> room_runtime::create(const room_config& cfg, millis now) {
+absl::StatusOr<std::shared_ptr<room_runtime>> room_runtime::create(const room_config& cfg, millis now,
+                                                                   const std::string& journal_dir) {
     tokenstore::waiting_room::options opts;
     opts.policy = policy_of(cfg);
     opts.queue.abandon_after = cfg.abandon_after.count();
+    std::unique_ptr<tokenstore::journal> journal;
+    if (!journal_dir.empty()) {
+        auto j = tokenstore::journal::open({.dir = journal_dir});
+        if (!j.ok()) return j.status();
+        journal = std::move(*j);
+        for (const auto& w : journal->report().warnings)
+            spdlog::warn("room {}: journal: {}", cfg.name, w);
+        opts.restore = journal->restored();
+        opts.journal = journal.get();
+    }
     auto wr = tokenstore::waiting_room::create(opts, now);
     if (!wr.ok()) return wr.status();
-    return std::shared_ptr<room_runtime>(new room_runtime(cfg.name, std::move(*wr), cfg.rate));
+    if (journal) {
+        // Before anyone can join: the restored state becomes the new generation's snapshot.
+        if (auto st = journal->start(**wr, now); !st.ok()) return st;
+        const auto& rep = journal->report();
+        if (rep.found) {
+            const auto st = (*wr)->snapshot();
+            const std::uint64_t unconfirmed_from = std::min((*wr)->queue().unconfirmed_from(), st.issued);
+            const std::uint64_t unconfirmed = st.issued - std::max(unconfirmed_from, st.cursor);
+            spdlog::info("room {}: restored from {} in {:.1f} ms: {} waiting from seq {}, {} active, {} calls "
+                         "pending; {} seqs reserved before the crash may never have been handed out "
+                         "(not called before their holder polls); numbering resumes at {}; last record "
+                         "{:.1f} s before this start",
+                         cfg.name, journal_dir, rep.read_ms, st.waiting - std::min(st.waiting, unconfirmed),
+                         st.cursor, st.active, st.calls_pending, unconfirmed, st.issued,
+                         static_cast<double>(now - rep.last_record_at) / 1000.0);
+        }
+    }
+    return std::shared_ptr<room_runtime>(new room_runtime(cfg.name, std::move(journal), std::move(*wr), cfg.rate));
+}
+
+void room_runtime::close_journal(millis now) {
+    if (!journal_ || journal_closed_) return;
+    journal_closed_ = true;
+    if (auto st = journal_->close(*wr_, now); !st.ok())
+        spdlog::error("room {}: journal: {}", name_, std::string(st.message()));
 }
 
 void room_runtime::apply(const room_config& cfg, millis now) {
@@ -40,6 +80,14 @@ void room_runtime::apply(const room_config& cfg, millis now) {
 
 millis room_runtime::tick(millis now) {
     const auto report = wr_->tick(now);
+    if (journal_ && !journal_closed_) {
+        // Errors are logged (at most every 10 s) and serving goes on: a full disk must not
+        // stop the queue, only its durability.
+        if (auto st = journal_->after_tick(*wr_, now); !st.ok() && now - journal_error_logged_ >= 10'000) {
+            spdlog::error("room {}: journal: {}", name_, std::string(st.message()));
+            journal_error_logged_ = now;
+        }
+    }
     if (window_start_ == 0) window_start_ = now;
     window_calls_ += report.called;
     const millis span = now - window_start_;
@@ -67,14 +115,18 @@ absl::StatusOr<std::shared_ptr<room_runtime>> room_registry::get_or_create(const
         it->second->apply(cfg, now);
         return it->second;
     }
-    auto r = room_runtime::create(cfg, now);
+    auto r = room_runtime::create(cfg, now, state_dir_.empty() ? std::string() : state_dir_ + "/rooms/" + cfg.name);
     if (!r.ok()) return r.status();
     rooms_.emplace(cfg.name, *r);
     cv_.notify_all();
     return *r;
 }
 
-void room_registry::start() {
+void room_registry::start(std::string state_dir) {
+    {
+        std::lock_guard lock(mu_);
+        state_dir_ = std::move(state_dir);
+    }
     if (thread_.joinable()) return;
     thread_ = std::thread([this] { run(); });
 }
@@ -86,6 +138,9 @@ void room_registry::stop() {
     }
     cv_.notify_all();
     if (thread_.joinable()) thread_.join();
+    std::lock_guard lock(mu_);
+    const millis now = tokenstore::wall_clock_ms();
+    for (auto& [name, room] : rooms_) room->close_journal(now);
 }
 
 // The admitter: ticks every room at the interval its policy asks for.

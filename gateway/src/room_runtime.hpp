@@ -4,6 +4,9 @@
 //
 // Rooms outlive configuration generations: a reload or an admin change
 // applies a new policy to the same room, so nobody loses a place in line.
+// With a state_dir, a room also survives the process: it is restored from
+// its journal (<state_dir>/rooms/<room>/, tokenstore/journal.hpp) when it is
+// created, and the admitter thread feeds the journal after every tick.
 // The one thing not to get wrong: tick() runs on the admitter thread only;
 // everything else is safe from every I/O thread.
 #pragma once
@@ -18,6 +21,7 @@
 
 #include "absl/status/statusor.h"
 #include "gateway/config.hpp"
+#include "tokenstore/journal.hpp"
 #include "tokenstore/waiting_room.hpp"
 
 namespace floodgate {
@@ -26,7 +30,10 @@ using tokenstore::millis;
 
 class room_runtime {
 public:
-    static absl::StatusOr<std::shared_ptr<room_runtime>> create(const room_config& cfg, millis now);
+    // journal_dir empty: nothing survives a restart. Otherwise the room is
+    // restored from that directory (created if missing) and journaled there.
+    static absl::StatusOr<std::shared_ptr<room_runtime>> create(const room_config& cfg, millis now,
+                                                                const std::string& journal_dir = {});
 
     const std::string& name() const { return name_; }
     std::uint64_t id() const { return id_; }
@@ -42,20 +49,28 @@ public:
     // The admitter thread: one admission step; returns when to tick next.
     millis tick(millis now);
 
+    // A clean stop, once the admitter thread and the I/O threads are done: a
+    // last snapshot, so the next start reads one file.
+    void close_journal(millis now);
+
     std::atomic<std::uint64_t> tickets_issued{0};
     std::atomic<std::uint64_t> direct_admissions{0};
 
 private:
-    room_runtime(std::string name, std::unique_ptr<tokenstore::waiting_room> wr, double rate);
+    room_runtime(std::string name, std::unique_ptr<tokenstore::journal> journal,
+                 std::unique_ptr<tokenstore::waiting_room> wr, double rate);
 
     std::string name_;
     std::uint64_t id_;
+    std::unique_ptr<tokenstore::journal> journal_;  // before wr_: the room's observer outlives it
     std::unique_ptr<tokenstore::waiting_room> wr_;
     std::atomic<double> call_rate_;
     // admitter thread only
     millis window_start_ = 0;
     std::uint64_t window_calls_ = 0;
     bool measured_ = false;
+    millis journal_error_logged_ = 0;
+    bool journal_closed_ = false;
 };
 
 tokenstore::room_policy policy_of(const room_config& cfg);
@@ -69,7 +84,9 @@ public:
     // The room named cfg.name, created on first use, with cfg applied.
     absl::StatusOr<std::shared_ptr<room_runtime>> get_or_create(const room_config& cfg, millis now);
 
-    void start();
+    // Starts the admitter thread. With a state_dir, rooms created from now on
+    // are restored from and journaled to <state_dir>/rooms/<room>/.
+    void start(std::string state_dir = {});
     void stop();
 
 private:
@@ -78,6 +95,7 @@ private:
     std::mutex mu_;
     std::condition_variable cv_;
     bool stopping_ = false;
+    std::string state_dir_;
     std::map<std::string, std::shared_ptr<room_runtime>> rooms_;
     std::thread thread_;
 };

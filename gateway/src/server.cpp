@@ -151,7 +151,7 @@ absl::Status server::load_keys(const config& cfg) {
 absl::Status server::start(std::shared_ptr<const config> cfg) {
     spdlog::set_level(level_of(cfg->log_level));
     if (auto st = load_keys(*cfg); !st.ok()) return st;
-    rooms_.start();
+    rooms_.start(cfg->state_dir);
     auto gen = build_generation(cfg, rooms_, keys_);
     if (!gen.ok()) return gen.status();
     gen_ = *gen;

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <functional>
+#include <string>
 #include <thread>
 
 namespace floodgate::tokenstore {
@@ -166,9 +167,68 @@ std::uint64_t active_slots::expire(millis now) {
         if ((st & held_bit) == 0 || !expired(*e, now)) continue;
         const bool too_old = s - std::int64_t(e->since.load(std::memory_order_relaxed)) > ttl;
         const lease l{i, static_cast<std::uint32_t>(st)};
-        if (release_with(l, too_old ? release_reason::ttl : release_reason::idle, st)) ++n;
+        if (release_with(l, too_old ? release_reason::ttl : release_reason::idle, st)) {
+            if (on_expire_) on_expire_(l);
+            ++n;
+        }
     }
     return n;
+}
+
+std::vector<active_slots::slot_state> active_slots::export_slots() const {
+    const std::uint32_t hw = std::min(high_water_.load(std::memory_order_acquire), max_slots);
+    std::vector<slot_state> out;
+    out.reserve(hw);
+    for (std::uint32_t i = 0; i < hw; ++i) {
+        const entry* e = find(i);
+        if (e == nullptr) continue;  // being created by take_slot() right now
+        const std::uint64_t st = e->state.load(std::memory_order_acquire);
+        slot_state s{.slot = i, .gen = static_cast<std::uint32_t>(st)};
+        if ((st & held_bit) != 0) {
+            s.held = true;
+            s.acquired_at = millis(e->since.load(std::memory_order_relaxed)) * 1000;
+            s.last_touch = millis(e->last_seen.load(std::memory_order_relaxed)) * 1000;
+        }
+        out.push_back(s);
+    }
+    return out;
+}
+
+absl::Status active_slots::import_slots(const std::vector<slot_state>& slots) {
+    std::uint32_t hw = 0;
+    for (const slot_state& s : slots) {
+        if (s.slot >= max_slots)
+            return absl::InvalidArgumentError("active slots restore: slot " +
+                                              std::to_string(s.slot) + " is beyond the limit of " +
+                                              std::to_string(max_slots));
+        hw = std::max(hw, s.slot + 1);
+    }
+    if (high_water_.load(std::memory_order_relaxed) != 0 || hw == 0)
+        return hw == 0 ? absl::OkStatus()
+                       : absl::FailedPreconditionError("active slots restore: already in use");
+    for (std::uint32_t c = 0; c <= (hw - 1) / chunk_size; ++c)
+        chunks_[c].store(new entry[chunk_size], std::memory_order_release);
+    std::vector<bool> held(hw, false);
+    std::uint64_t n = 0;
+    for (const slot_state& s : slots) {
+        entry& e = *find(s.slot);
+        const bool was_held = held[s.slot];
+        e.state.store((s.held ? held_bit : 0) | s.gen, std::memory_order_relaxed);
+        e.since.store(unix_s(s.acquired_at), std::memory_order_relaxed);
+        e.last_seen.store(unix_s(s.last_touch), std::memory_order_relaxed);
+        held[s.slot] = s.held;
+        n = n - (was_held ? 1 : 0) + (s.held ? 1 : 0);
+    }
+    for (std::uint32_t i = 0; i < hw; ++i) {
+        if (held[i]) continue;
+        stripe& st = stripes_[i % stripes];
+        mutex_lock lock(st.mu);
+        st.free.push_back(i);
+    }
+    active_.store(n, std::memory_order_release);
+    committed_.fetch_add(n, std::memory_order_acq_rel);
+    high_water_.store(hw, std::memory_order_release);
+    return absl::OkStatus();
 }
 
 active_slots::release_counts active_slots::counts() const noexcept {

@@ -95,12 +95,24 @@ absl::StatusOr<std::unique_ptr<ring>> ring::create(const options& opts, millis n
     r->set_abandon_after(opts.abandon_after);
     r->next_seq_.store(opts.next_seq, std::memory_order_relaxed);
     const std::uint32_t seen = stamp(now);
+    // Unconfirmed tickets look seen a while ago, so that they go stale after the grace; the
+    // stamp stays below `seen`, so the first poll after the restore always rewrites it.
+    const std::uint32_t grace_s = seconds_ceil(opts.unconfirmed_grace);
+    const std::uint32_t back = std::max<std::uint32_t>(
+        1, r->abandon_after_s_ > grace_s ? r->abandon_after_s_ - grace_s : 1);
+    const std::uint32_t unseen = seen > back + 1 ? seen - back : 1;
+    const std::uint64_t unconfirmed = std::max(opts.unconfirmed_from, opts.cursor);
     for (std::uint64_t s = opts.cursor; s < opts.next_seq; ++s)
-        r->slot(s).store(seen, std::memory_order_relaxed);
+        r->slot(s).store(s < unconfirmed ? seen : unseen, std::memory_order_relaxed);
+    if (unconfirmed < opts.next_seq) {
+        r->unconfirmed_from_ = unconfirmed;
+        r->unconfirmed_end_ = opts.next_seq;
+        r->unconfirmed_stamp_ = unseen;
+    }
     for (std::uint64_t s = tail; s < opts.cursor; ++s)
         r->slot(s).store(called, std::memory_order_relaxed);
-    r->calls_pending_.store(opts.cursor - tail, std::memory_order_relaxed);
-    if (tail < opts.cursor) r->calls_.push_back({opts.cursor, now, now});
+    for (const std::uint64_t s : opts.claimed)
+        if (s >= tail && s < opts.cursor) r->slot(s).store(claimed, std::memory_order_relaxed);
 
     r->a_cursor_ = opts.cursor;
     r->a_tail_ = tail;
@@ -109,6 +121,20 @@ absl::StatusOr<std::unique_ptr<ring>> ring::create(const options& opts, millis n
     r->sweep_pos_ = opts.cursor;
     r->index_from_ = opts.cursor / group_slots;
     r->index_from_value_ = 0;  // abandoned counts start at zero with the cursor's group
+    // Abandoned below the cursor: only the slot says so (the index counts from the cursor on).
+    for (const std::uint64_t s : opts.abandoned) {
+        if (s < tail || s >= opts.next_seq) continue;
+        auto ref = r->slot(s);
+        if (ref.load(std::memory_order_relaxed) == dead) continue;
+        ref.store(dead, std::memory_order_relaxed);
+        if (s >= opts.cursor) r->mark_dead(s);
+    }
+    std::uint64_t pending = 0;
+    for (std::uint64_t s = tail; s < opts.cursor; ++s)
+        pending += r->slot(s).load(std::memory_order_relaxed) == called ? 1 : 0;
+    r->calls_pending_.store(pending, std::memory_order_relaxed);
+    if (tail < opts.cursor) r->calls_.push_back({opts.cursor, now, now});
+    r->track_dead_ = opts.track_abandoned;
     r->tail_.store(tail, std::memory_order_relaxed);
     r->publish_cursor(opts.cursor, 0);
     r->publish_index();
@@ -267,6 +293,7 @@ void ring::mark_dead(std::uint64_t seq) noexcept {
         m.load(std::memory_order_relaxed) | (std::uint64_t(1) << (seq % group_slots));
     m.store(mask, std::memory_order_release);
     total_dead_.store(++a_total_dead_, std::memory_order_relaxed);
+    if (track_dead_) new_dead_.push_back(seq);
     if (g < index_from_) {
         // Groups after g now count one more; rewrite them on the next publish_index().
         index_from_ = g + 1;
@@ -297,7 +324,8 @@ ring::advance_result ring::advance(std::uint64_t max_calls, millis now, std::uin
     // Counted before the walk: a claim may land between a slot's CAS and the cursor's publish.
     const std::uint64_t most = std::min(max_calls, walk_end - c);
     calls_pending_.fetch_add(most, std::memory_order_relaxed);
-    while (r.called < max_calls && c < walk_end) {
+    bool blocked = false;
+    while (r.called < max_calls && c < walk_end && !blocked) {
         auto s = slot(c);
         std::uint32_t v = s.load(std::memory_order_relaxed);
         for (;;) {
@@ -313,12 +341,18 @@ ring::advance_result ring::advance(std::uint64_t max_calls, millis now, std::uin
                 ++r.abandoned;
                 break;
             }
+            // Restored but not yet seen: maybe nobody holds it. Wait here (FIFO) until its
+            // holder polls or it goes stale.
+            if (c < unconfirmed_end_ && c >= unconfirmed_from_ && v <= unconfirmed_stamp_) {
+                blocked = true;
+                break;
+            }
             if (s.compare_exchange_weak(v, called, std::memory_order_relaxed)) {
                 ++r.called;
                 break;
             }
         }
-        ++c;
+        if (!blocked) ++c;
     }
     calls_pending_.fetch_sub(most - r.called, std::memory_order_relaxed);
     if (c != a_cursor_) {
@@ -384,6 +418,27 @@ void ring::free_blocks_below(std::uint64_t seq) noexcept {
     }
     // Publish only after the memory is gone: a joiner that sees the new tail may reuse it.
     tail_.store(seq, std::memory_order_release);
+}
+
+void ring::export_marks(std::vector<std::uint64_t>& claimed_out,
+                        std::vector<std::uint64_t>& abandoned_out) const {
+    const std::uint64_t n = next_seq_.load(std::memory_order_acquire);
+    // Behind the cursor the slots tell (restored marks there are not in the index).
+    for (std::uint64_t s = noshow_pos_; s < a_cursor_; ++s) {
+        const std::uint32_t v = slot(s).load(std::memory_order_relaxed);
+        if (v == claimed) claimed_out.push_back(s);
+        else if (v == dead) abandoned_out.push_back(s);
+    }
+    // From the cursor on, the index's masks: 64 tickets per load.
+    if (a_cursor_ >= n) return;
+    for (std::uint64_t g = a_cursor_ / group_slots; g <= (n - 1) / group_slots; ++g) {
+        std::uint64_t mask = dead_mask(g).load(std::memory_order_relaxed);
+        while (mask != 0) {
+            const std::uint64_t s = g * group_slots + std::uint64_t(std::countr_zero(mask));
+            mask &= mask - 1;
+            if (s >= a_cursor_ && s < n) abandoned_out.push_back(s);
+        }
+    }
 }
 
 std::uint64_t ring::sweep(std::uint64_t max_slots, millis now) {

@@ -23,12 +23,14 @@
 #include <array>
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
+#include "absl/status/status.h"
 #include "tokenstore/mutex.hpp"
 #include "tokenstore/clock.hpp"
 
@@ -55,6 +57,18 @@ public:
 
     struct release_counts {
         std::array<std::uint64_t, release_reason_count> by_reason{};  // indexed by the enum
+    };
+
+    // A slot as a journal keeps it: its generation and, while held, its lease's times
+    // (1 s resolution). Free slots are kept too, so that a restore never hands out a
+    // generation again and an old pass stays dead.
+    struct slot_state {
+        std::uint32_t slot = 0;
+        std::uint32_t gen = 0;
+        bool held = false;
+        millis acquired_at = 0;
+        millis last_touch = 0;
+        friend bool operator==(const slot_state&, const slot_state&) = default;
     };
 
     explicit active_slots(const options& opts);
@@ -99,10 +113,20 @@ public:
 
     void set_limits(const options& opts) noexcept;
 
+    // Puts restored slots back; only on a fresh object, before any other call. Held slots
+    // count as active whatever max_active says (they were admitted already); nobody new is
+    // admitted until the count is back under max_active. Fails on a slot >= max_slots.
+    absl::Status import_slots(const std::vector<slot_state>& slots);
+
     // ---- one thread (the admitter) --------------------------------------------------------
 
     // Releases idle and too-old leases. Returns how many were released.
     std::uint64_t expire(millis now);
+    // Hears of every lease expire() releases (a journal). Set it before expire() first runs.
+    void set_expire_observer(std::function<void(lease)> f) { on_expire_ = std::move(f); }
+
+    // Every slot handed out so far, held or free, in slot order (for a journal's snapshot).
+    std::vector<slot_state> export_slots() const;
 
 private:
     struct entry {
@@ -134,6 +158,7 @@ private:
     alignas(64) std::atomic<std::uint32_t> high_water_{0};  // slots ever handed out
     std::array<std::atomic<std::uint64_t>, release_reason_count> released_{};
 
+    std::function<void(lease)> on_expire_;  // admitter thread
     mutex grow_mu_;
     std::array<std::atomic<entry*>, max_slots / chunk_size> chunks_{};
     std::array<stripe, stripes> stripes_;

@@ -34,8 +34,11 @@
 #include <cstddef>
 #include <cstdint>
 #include <deque>
+#include <limits>
 #include <memory>
 #include <optional>
+#include <utility>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "tokenstore/clock.hpp"
@@ -57,6 +60,19 @@ public:
         std::uint64_t next_seq = 0;
         std::uint64_t cursor = 0;
         std::optional<std::uint64_t> tail = std::nullopt;
+        // More restore hooks (a journal's; see journal.hpp). Tickets listed in `claimed` (in
+        // [tail, cursor)) were claimed; tickets listed in `abandoned` (in [tail, next_seq)) stay
+        // abandoned: not called, not counted in `ahead`. Any order; others are ignored.
+        std::vector<std::uint64_t> claimed{};
+        std::vector<std::uint64_t> abandoned{};
+        // Tickets in [unconfirmed_from, next_seq) may never have reached anyone (the journal
+        // reserves seq ranges ahead, so a crash leaves the unused rest of a range behind). The
+        // walk does not call such a ticket before its holder has polled once; one that nobody
+        // polls is abandoned about unconfirmed_grace after create (abandon_after at most).
+        std::uint64_t unconfirmed_from = std::numeric_limits<std::uint64_t>::max();
+        millis unconfirmed_grace = 30'000;
+        // Keep every abandoned mark made from now on for take_abandoned() (a journal's feed).
+        bool track_abandoned = false;
     };
 
     enum class state : std::uint8_t {
@@ -155,6 +171,21 @@ public:
 
     void set_abandon_after(millis abandon_after) noexcept;
 
+    // What a journal keeps (the admitter thread only). Every call below settled() was claimed
+    // or became a no-show; export_marks() appends the claimed tickets in [settled, cursor) and
+    // the abandoned ones in [settled, next_seq), both ascending.
+    std::uint64_t settled() const noexcept { return noshow_pos_; }
+    void export_marks(std::vector<std::uint64_t>& claimed,
+                      std::vector<std::uint64_t>& abandoned) const;
+    // The abandoned marks made since the last call (options::track_abandoned), in no order.
+    std::vector<std::uint64_t> take_abandoned() { return std::exchange(new_dead_, {}); }
+    // The first seq of the restored unconfirmed range while the walk has not passed it (see
+    // options::unconfirmed_from); otherwise max().
+    std::uint64_t unconfirmed_from() const noexcept {
+        return a_cursor_ < unconfirmed_end_ ? unconfirmed_from_
+                                            : std::numeric_limits<std::uint64_t>::max();
+    }
+
 private:
     struct cursor_pair {
         std::uint64_t cursor;
@@ -219,6 +250,13 @@ private:
     std::uint64_t index_from_value_ = 0;  // the exact dead_before of index_from_
     std::deque<call_batch> calls_;
     std::size_t processed_ = 0;  // calls_[0, processed_) had their no-shows counted
+    // Restored tickets in [unconfirmed_from_, unconfirmed_end_) still stamped at or below
+    // unconfirmed_stamp_ have not been seen since the restore: the walk waits for them.
+    std::uint64_t unconfirmed_from_ = 0;
+    std::uint64_t unconfirmed_end_ = 0;
+    std::uint32_t unconfirmed_stamp_ = 0;
+    bool track_dead_ = false;
+    std::vector<std::uint64_t> new_dead_;
 };
 
 }  // namespace floodgate::tokenstore

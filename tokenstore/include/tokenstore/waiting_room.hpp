@@ -16,6 +16,10 @@
 //   // the admitter thread, every room->tick_interval() ms (burst / 2 rate, within 1-100 ms):
 //   room->tick(now);
 //
+// Durability (journal.hpp): options.journal hears every admission, release and seq range before
+// it reaches anyone; snapshot_state() is what a snapshot holds; options.restore starts a room
+// from it (kill -9 and back: same places, same passes, no burst).
+//
 // Thread-safety: everything except tick() may run on any thread at any time; tick() runs on one
 // thread. The one thing not to get wrong: the pass must be minted only from a lease that
 // join() or poll() returned; a claimed call without a minted pass is capacity lost until the
@@ -24,27 +28,75 @@
 
 #include <atomic>
 #include <cstdint>
+#include <limits>
 #include <memory>
 #include <optional>
 #include <string_view>
+#include <vector>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/status/statusor.h"
 #include "tokenstore/active_slots.hpp"
 #include "tokenstore/admission.hpp"
 #include "tokenstore/admitter.hpp"
 #include "tokenstore/clock.hpp"
 #include "tokenstore/identity_map.hpp"
+#include "tokenstore/mutex.hpp"
 #include "tokenstore/ring.hpp"
 
 namespace floodgate::tokenstore {
 
 class waiting_room {
 public:
+    // Hears every change a journal must keep (journal.hpp is the one implementation), on the
+    // thread that made it, before the caller can hand the result to anyone.
+    class observer {
+    public:
+        virtual ~observer() = default;
+        // A join is about to hand out `seq`, at or beyond the last limit this returned (or the
+        // restored one): returns a new limit above seq, durable before it returns (hi/lo: one
+        // fsync per range, not per join). One caller at a time; also called ahead of need from
+        // tick().
+        virtual std::uint64_t reserve_seqs(std::uint64_t seq, millis now) = 0;
+        // A lease was handed out: for the claimed call `seq`, or a direct admission (nullopt).
+        virtual void on_admit(std::optional<std::uint64_t> seq, lease l, millis now) = 0;
+        // A lease ended: released, or expired for idle or ttl.
+        virtual void on_release(lease l) noexcept = 0;
+    };
+
+    // A room's state as a journal keeps it (snapshot_state()) and gives back (restore).
+    struct durable_state {
+        std::uint64_t next_seq = 0;  // every seq below was handed out (see restore_options)
+        std::uint64_t cursor = 0;
+        std::uint64_t settled = 0;             // every call below was claimed or a no-show
+        std::vector<std::uint64_t> claimed{};    // claimed calls in [settled, cursor)
+        std::vector<std::uint64_t> abandoned{};  // in [settled, next_seq), ascending
+        std::vector<active_slots::slot_state> slots{};  // held and free, with generations
+    };
+
+    struct restore_options {
+        durable_state state{};
+        // The reserved limit (hi): seqs in [state.next_seq, seq_limit) may have been handed
+        // out just before the crash. The room restarts numbering at seq_limit and treats that
+        // range as unconfirmed (ring::options::unconfirmed_from).
+        std::uint64_t seq_limit = 0;
+        millis unconfirmed_grace = 30'000;
+    };
+
     struct options {
         room_policy policy{};
         ring::options queue{};  // capacity and restore values; abandon_after comes from policy
         admitter::options admission{};
         millis identity_ttl = 600'000;  // how long an identity keeps its place or blocks others
+        // From a journal: the state to start from. Waiting tickets keep their seq and order;
+        // pending calls get one full claim window from `now`; held leases keep their slot,
+        // generation and acquired_at, and their idle clock restarts at `now` (nobody loses
+        // access early); the rate budget starts empty (no burst after a restart). Overrides
+        // queue.next_seq, cursor, tail, claimed, abandoned and unconfirmed_*.
+        std::optional<restore_options> restore{};
+        // Not owned; must outlive the room. With an observer, joins only hand out seqs below a
+        // limit it reserved.
+        observer* journal = nullptr;
     };
 
     enum class join_outcome : std::uint8_t {
@@ -84,7 +136,7 @@ public:
     join_result join(millis now, std::string_view identity = {}, bool allow_direct = true);
     poll_result poll(std::uint64_t seq, millis now, std::string_view identity = {});
     bool touch(lease l, millis now) noexcept { return slots_.touch(l, now); }
-    bool release(lease l, release_reason why) noexcept { return slots_.release(l, why); }
+    bool release(lease l, release_reason why) noexcept;
     bool leave(std::uint64_t seq) noexcept { return ring_->leave(seq); }
 
     void set_policy(const room_policy& p, millis now) { admitter_->set_policy(p, now); }
@@ -95,7 +147,14 @@ public:
     admitter::tick_report tick(millis now);
     millis tick_interval() const { return admitter_->tick_interval(); }
 
+    // What a journal's snapshot holds (the admitter thread only, or before the room is used).
+    // next_seq stops at the reserved limit and at a restored unconfirmed range.
+    durable_state snapshot_state() const;
+    // The limit below which joins hand out seqs (max() without an observer).
+    std::uint64_t seq_limit() const noexcept { return seq_limit_.load(std::memory_order_acquire); }
+
     ring& queue() noexcept { return *ring_; }
+    const ring& queue() const noexcept { return *ring_; }
     active_slots& slots() noexcept { return slots_; }
 
     static std::uint64_t pack(lease l) noexcept { return (std::uint64_t(l.gen) << 32) | l.slot; }
@@ -106,6 +165,8 @@ public:
 private:
     explicit waiting_room(const options& opts);
     join_result join_anonymous(millis now, bool allow_direct);
+    // Makes sure seq is below a limit the observer reserved, before it reaches anyone.
+    void ensure_reserved(std::uint64_t seq, millis now) ABSL_LOCKS_EXCLUDED(reserve_mu_);
 
     const millis identity_ttl_;
     std::unique_ptr<ring> ring_;
@@ -115,6 +176,10 @@ private:
     std::atomic<std::uint64_t> admitted_total_{0};
     std::atomic<std::uint64_t> noshows_total_{0};
     millis next_purge_ = 0;  // tick thread only
+    observer* const observer_;
+    mutex reserve_mu_;  // one reserve_seqs() at a time
+    std::atomic<std::uint64_t> seq_limit_{std::numeric_limits<std::uint64_t>::max()};
+    std::atomic<std::uint64_t> reserve_margin_{1};  // tick() reserves this far ahead
 };
 
 }  // namespace floodgate::tokenstore
