@@ -219,6 +219,10 @@ net::awaitable<bool> http_session::serve_one() {
                                          "Only HTTP/1.0 and HTTP/1.1 are supported.");
     if (auto v = headers::check_request_framing(req, req.version()); v != headers::framing_verdict::ok)
         co_return co_await respond_error(&x, http::status::bad_request, headers::to_string(v));
+    // Rooms may match on the host: a request without one (HTTP/1.0, or an
+    // empty Host) could otherwise slip past a host-restricted room.
+    if (text::trim(req[http::field::host]).empty())
+        co_return co_await respond_error(&x, http::status::bad_request, "A Host header is required.");
 
     // Request target: origin-form, "*" for OPTIONS, or absolute-form (turned
     // into origin-form with the URI's authority as Host, RFC 9112 3.2.2).
