@@ -1,9 +1,13 @@
 #!/usr/bin/env bash
 # Installs everything Floodgate needs to build, test and benchmark, from Debian 12
-# packages only. Idempotent: packages already present are skipped, and apt-get is
-# not called at all when nothing is missing.
+# packages only, then the front-end packages from npm (uplot for the dashboard,
+# playwright-core for the browser tests) with `npm ci` from their lock files.
+# Idempotent: packages already present are skipped, apt-get is not called at all
+# when nothing is missing, and npm ci runs only where node_modules is missing or
+# older than its package-lock.json.
 #   deploy/install-deps.sh            build + test + bench dependencies
 set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
 
 packages=(
   # build
@@ -12,7 +16,29 @@ packages=(
   libyaml-cpp-dev libspdlog-dev libfmt-dev libhiredis-dev
   # tests and benchmarks
   libbenchmark-dev curl wrk nginx-light haproxy redis-server python3 procps openssl
+  # browser tests (Debian's Chromium, driven by playwright-core) and a Korean font
+  # so the waiting page's screenshots show Hangul
+  chromium fonts-nanum
 )
+# Node.js and npm (the dashboard's build and the browser tests): Debian's, unless
+# the machine already has them (NodeSource's nodejs, for one, bundles npm and
+# conflicts with Debian's npm package).
+command -v node >/dev/null 2>&1 || packages+=(nodejs)
+command -v npm >/dev/null 2>&1 || packages+=(npm)
+
+# npm ci where node_modules is missing or older than the lock file (npm ci writes
+# node_modules/.package-lock.json, so that file's age is the install's).
+npm_ci() {
+  local dir
+  for dir in dashboard tests/browser; do
+    local d="$root/$dir"
+    [ -f "$d/package-lock.json" ] || continue
+    if [ ! -f "$d/node_modules/.package-lock.json" ] || [ "$d/package-lock.json" -nt "$d/node_modules/.package-lock.json" ]; then
+      echo "install-deps: npm ci in $dir"
+      (cd "$d" && npm ci --no-audit --no-fund --loglevel=error)
+    fi
+  done
+}
 
 missing=()
 for p in "${packages[@]}"; do
@@ -23,6 +49,7 @@ done
 
 if [ ${#missing[@]} -eq 0 ]; then
   echo "install-deps: all ${#packages[@]} packages present"
+  npm_ci
   exit 0
 fi
 
@@ -43,4 +70,5 @@ for svc in nginx haproxy redis-server; do
     systemctl stop "$svc" || true
   fi
 done
+npm_ci
 echo "install-deps: done"
