@@ -239,3 +239,40 @@ export async function screenshot(page, name, opts = {}) {
   console.log(`screenshot: ${file}`);
   return file;
 }
+
+// A crowd arriving at `perSecond` (at most `max` people): each joins with a
+// plain request, polls the status when told to, and once admitted asks for
+// the protected page with the pass, as a browser would. stop() ends it all.
+export function startCrowd(stack, room, pathname, { perSecond = 5, max = 200 } = {}) {
+  const crowd = { joined: 0, admitted: 0, people: [], stopped: false, errors: 0 };
+  crowd.done = (async () => {
+    const start = Date.now();
+    while (!crowd.stopped && crowd.joined < max) {
+      const due = start + (crowd.joined * 1000) / perSecond;
+      if (due > Date.now()) { await sleep(due - Date.now()); continue; }
+      crowd.joined++;
+      crowd.people.push(joinLine(stack, room, pathname).then((p) => {
+        p.done.then(async () => {
+          if (!p.pass) return;
+          crowd.admitted++;
+          try { await fetch(stack.publicUrl(pathname), { headers: { Cookie: `fg_pass_${room}=${p.pass}` } }).then((r) => r.arrayBuffer()); } catch { crowd.errors++; }
+        });
+        return p;
+      }, () => { crowd.errors++; return null; }));
+    }
+  })();
+  crowd.stop = async () => {
+    crowd.stopped = true;
+    await crowd.done;
+    for (const p of await Promise.all(crowd.people)) if (p) await p.stop();
+  };
+  return crowd;
+}
+
+// The admin API with a token, for checking what the dashboard shows.
+export async function adminGet(stack, token, pathname) {
+  const res = await fetch(stack.adminUrl(pathname), { headers: { Authorization: `Bearer ${token}` } });
+  const body = await res.json().catch(() => null);
+  if (!res.ok) throw new Error(`GET ${pathname} answered ${res.status} ${JSON.stringify(body)}`);
+  return body;
+}
