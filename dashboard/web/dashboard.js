@@ -473,15 +473,25 @@
     });
   }
 
+  // "settings.rate 2 → 10, mode "auto" → "paused"": what changed, as dotted paths
+  // (the server may log whole objects before and after).
+  function flatten(value, prefix, out) {
+    if (value && typeof value === "object" && !Array.isArray(value)) {
+      Object.keys(value).forEach(function (k) { flatten(value[k], prefix ? prefix + "." + k : k, out); });
+    } else {
+      out[prefix] = JSON.stringify(value);
+    }
+    return out;
+  }
   function summarize(before, after) {
-    if (!before && !after) return "";
-    if (!before || typeof before !== "object") return JSON.stringify(after);
-    if (!after || typeof after !== "object") return JSON.stringify(before) + " → (removed)";
-    var keys = new Set(Object.keys(before).concat(Object.keys(after)));
+    if (before == null && after == null) return "";
+    var b = flatten(before, "", {}), a = flatten(after, "", {});
+    var keys = Object.keys(b).concat(Object.keys(a).filter(function (k) { return !(k in b); }));
     var parts = [];
     keys.forEach(function (k) {
-      var b = JSON.stringify(before[k]), a = JSON.stringify(after[k]);
-      if (b !== a) parts.push(k + " " + (b === undefined ? "—" : b) + " → " + (a === undefined ? "—" : a));
+      if (b[k] === a[k]) return;
+      var name = k || "value";
+      parts.push(name + " " + (b[k] === undefined ? "—" : b[k]) + " → " + (a[k] === undefined ? "—" : a[k]));
     });
     return parts.join(", ") || "no change";
   }

@@ -100,6 +100,7 @@ test("errors from the API reach the operator: a viewer's 403 and a rejected fiel
     assert.match(text, /400 bad_request/);
     assert.equal(await opCard.locator("input[name=rate]").getAttribute("aria-invalid"), "true");
     assert.equal(await opCard.locator("input[name=rate]").inputValue(), "-3", "the operator's input is kept to fix");
+    await screenshot(op.page, "dashboard-contract-error.png");
 
     // Fixing it clears the error and changes the room.
     await opCard.locator("input[name=rate]").fill("75");
@@ -107,7 +108,6 @@ test("errors from the API reach the operator: a viewer's 403 and a rejected fiel
     await waitFor("the rate to change", () => fake.rooms[0].settings.rate === 75);
     await waitFor("the error to clear", async () => (await opCard.locator(".room-error").textContent()) === "");
     assert.equal(await opCard.locator("input[name=rate]").getAttribute("aria-invalid"), null);
-    await screenshot(op.page, "dashboard-contract-error.png");
 
     // A token the server does not know: asked again, with the reason.
     await op.page.evaluate(() => sessionStorage.setItem("floodgate.admin_token", "wrong"));
