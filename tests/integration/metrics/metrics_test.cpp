@@ -5,6 +5,7 @@
 // Grafana dashboard and the alert rules in deploy/ and checks that every
 // metric (and every fixed label value) they use exists in a real scrape.
 #include <sys/stat.h>
+#include <unistd.h>
 #include <yaml-cpp/yaml.h>
 
 #include <boost/json.hpp>
@@ -602,6 +603,50 @@ TEST_CASE("time in line is observed once per pass minted from a ticket", "[metri
     CHECK(value_of(e, "floodgate_room_active", concert) == n);
 }
 
+TEST_CASE("the rooms API reports the upstream's recent response times and error rate", "[metrics]") {
+    test_upstream app;
+    admin_tokens_file tokens;
+    gateway_process gw(gateway_config(
+        {.app = app.address(),
+         .rooms_yaml = "  shop: {match: {paths: [/count]}, admission: {max_active: 100}}\n"},
+        tokens));
+    // The room's upstream is the default one (app): any request through app counts.
+    auto upstream_stats = [&]() {
+        http_client c(gw.admin_port());
+        const auto r = c.get("/admin/v1/rooms/shop", {{"Authorization", "Bearer " + std::string(viewer_token)}});
+        INFO(r.body());
+        REQUIRE(r.result_int() == 200);
+        const auto doc = boost::json::parse(r.body());
+        return doc.at("stats").at("upstream").as_object();
+    };
+    auto number = [](const boost::json::object& o, std::string_view key) {
+        return boost::json::value_to<double>(o.at(key));
+    };
+    auto wait_for = [&](auto pred) {
+        const auto deadline = std::chrono::steady_clock::now() + 5s;
+        for (;;) {
+            const auto up = upstream_stats();
+            if (pred(up) || std::chrono::steady_clock::now() >= deadline) return up;
+            std::this_thread::sleep_for(200ms);
+        }
+    };
+
+    for (int i = 0; i < 10; ++i) CHECK(rooms::get(gw.port(), "/delay?ms=20").status == 200);
+    auto up = wait_for([&](const boost::json::object& o) { return number(o, "requests_per_s") > 0; });
+    INFO(boost::json::serialize(up));
+    CHECK(number(up, "requests_per_s") > 0);
+    CHECK(number(up, "p50_ms") >= 15);  // 20 ms, within the 25% of its bucket
+    CHECK(number(up, "p50_ms") < 1000);
+    CHECK(number(up, "p99_ms") >= number(up, "p50_ms"));
+    CHECK(number(up, "error_rate") == 0);
+
+    for (int i = 0; i < 10; ++i) CHECK(rooms::get(gw.port(), "/status?code=500").status == 500);
+    up = wait_for([&](const boost::json::object& o) { return number(o, "error_rate") > 0.3; });
+    INFO(boost::json::serialize(up));
+    CHECK(number(up, "error_rate") > 0.3);  // 10 of 20 in the window, or 10 of 10 once the first left it
+    CHECK(number(up, "error_rate") <= 1);
+}
+
 // --- deploy/: the dashboard and the alerts use only metrics that exist ------
 
 namespace {
@@ -715,6 +760,44 @@ TEST_CASE("every metric in the Grafana dashboard and the alert rules exists on t
             }
         }
     }
+}
+
+namespace {
+
+std::string find_in_path(std::string_view program) {
+    const char* path = std::getenv("PATH");
+    std::string_view dirs = path ? path : "/usr/bin:/bin";
+    while (!dirs.empty()) {
+        const auto colon = dirs.find(':');
+        const std::string candidate = std::string(dirs.substr(0, colon)) + "/" + std::string(program);
+        if (::access(candidate.c_str(), X_OK) == 0) return candidate;
+        dirs = colon == std::string_view::npos ? std::string_view{} : dirs.substr(colon + 1);
+    }
+    return {};
+}
+
+}  // namespace
+
+TEST_CASE("the alert rules pass their promtool unit tests and the scrape config is valid", "[metrics]") {
+    const std::string promtool = find_in_path("promtool");
+    if (promtool.empty()) {
+        WARN("promtool is not installed (Debian package prometheus): deploy/prometheus not checked");
+        return;
+    }
+    const std::filesystem::path dir = std::filesystem::path(FLOODGATE_SOURCE_DIR) / "deploy" / "prometheus";
+    const auto rules = run_process({promtool, "test", "rules", (dir / "alerts_test.yml").string()}, 60s);
+    INFO(rules.out << rules.err);
+    CHECK(rules.exit_code == 0);
+    // check config reads the credentials file: a copy that points at one that exists.
+    temp_dir tmp;
+    write_file(tmp.file("token"), "not-a-real-token\n");
+    write_file(tmp.file("alerts.yml"), read_file((dir / "alerts.yml").string()));
+    write_file(tmp.file("prometheus.yml"),
+               replace_all(read_file((dir / "prometheus.yml").string()), "/etc/prometheus/floodgate.token",
+                           tmp.file("token")));
+    const auto config = run_process({promtool, "check", "config", tmp.file("prometheus.yml")}, 60s);
+    INFO(config.out << config.err);
+    CHECK(config.exit_code == 0);
 }
 
 }  // namespace floodgate::itest::metrics
