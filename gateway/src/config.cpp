@@ -472,7 +472,41 @@ void read_room(reader& r, const YAML::Node& key, const YAML::Node& n, room_confi
     }
 }
 
+// read_room, then the upstream: the room's own, else default_upstream, and it must exist in c.
+void read_room_with_upstream(reader& r, const YAML::Node& key, const YAML::Node& n, const config& c,
+                             room_config& rc) {
+    read_room(r, key, n, rc);
+    if (r.failed()) return;
+    const std::string rp = cat("rooms.", rc.name);
+    if (rc.upstream.empty()) rc.upstream = c.default_upstream;
+    if (rc.upstream.empty()) return r.fail(n, rp, "no upstream: set upstream, or default_upstream");
+    if (!c.find_upstream(rc.upstream))
+        r.fail(n["upstream"] ? n["upstream"] : n, rp + ".upstream",
+               cat("no upstream named \"", rc.upstream, "\""));
+}
+
 }  // namespace
+
+absl::StatusOr<room_config> parse_room_definition(std::string_view text, std::string_view origin,
+                                                  const config& base) {
+    reader r{std::string(origin)};
+    room_config rc;
+    try {
+        const YAML::Node root = YAML::Load(std::string(text));
+        if (!root.IsMap()) return absl::InvalidArgumentError(cat(origin, ": expected an object {\"name\": ..., \"match\": ...}"));
+        const YAML::Node name = root["name"];
+        if (!name || !name.IsScalar())
+            return absl::InvalidArgumentError(cat(origin, ": name: missing (the room's name, a-z 0-9 _ -)"));
+        YAML::Node rest(YAML::NodeType::Map);
+        for (const auto& kv : root)
+            if (kv.first.Scalar() != "name") rest[kv.first] = kv.second;
+        read_room_with_upstream(r, name, rest, base, rc);
+    } catch (const YAML::Exception& e) {
+        return absl::InvalidArgumentError(cat(origin, ":", e.mark.line + 1, ":", e.mark.column + 1, ": ", e.msg));
+    }
+    if (r.failed()) return r.status();
+    return rc;
+}
 
 absl::StatusOr<config> parse_config(std::string_view yaml_text, std::string_view file_name) {
     YAML::Node root;
@@ -517,9 +551,11 @@ absl::StatusOr<config> parse_config(std::string_view yaml_text, std::string_view
                 std::string s = to_lower(a.Scalar());
                 if (s == "off" || s == "false" || s == "no") c.admin.enabled = false;
                 else r.address(a, "admin", c.admin.address);
-            } else if (r.expect_map(a, "admin", {"address", "enabled"})) {
+            } else if (r.expect_map(a, "admin", {"address", "enabled", "tokens_file", "tokens_env"})) {
                 if (a["address"]) r.address(a["address"], "admin.address", c.admin.address);
                 r.boolean(a, "admin", "enabled", c.admin.enabled);
+                r.string(a, "admin", "tokens_file", c.admin.tokens_file);
+                r.string(a, "admin", "tokens_env", c.admin.tokens_env);
             }
         }
 
@@ -596,19 +632,8 @@ absl::StatusOr<config> parse_config(std::string_view yaml_text, std::string_view
             } else {
                 for (const auto& kv : rooms) {
                     room_config rc;
-                    read_room(r, kv.first, kv.second, rc);
+                    read_room_with_upstream(r, kv.first, kv.second, c, rc);
                     if (r.failed()) break;
-                    const std::string rp = cat("rooms.", rc.name);
-                    if (rc.upstream.empty()) rc.upstream = c.default_upstream;
-                    if (rc.upstream.empty()) {
-                        r.fail(kv.second, rp, "no upstream: set upstream, or default_upstream");
-                        break;
-                    }
-                    if (!c.find_upstream(rc.upstream)) {
-                        r.fail(kv.second["upstream"] ? kv.second["upstream"] : kv.second,
-                               rp + ".upstream", cat("no upstream named \"", rc.upstream, "\""));
-                        break;
-                    }
                     c.rooms.push_back(std::move(rc));
                 }
             }

@@ -53,6 +53,13 @@ bool is_client_gone(const error_code& ec) {
            ec == net::error::operation_aborted || ec == ssl::error::stream_truncated;
 }
 
+// What a failed upstream read or write says about the upstream.
+upstream_failure failure_kind(const error_code& ec) {
+    if (ec == beast::error::timeout) return upstream_failure::timeout;
+    if (is_client_gone(ec)) return upstream_failure::reset;
+    return upstream_failure::protocol;
+}
+
 std::string error_body(http::status status, std::string_view detail) {
     const unsigned code = static_cast<unsigned>(status);
     if (code == 502 || code == 503 || code == 504) {
@@ -90,6 +97,12 @@ struct http_session::exchange {
     const room_binding* room = nullptr;        // the waiting room this request passed
     std::optional<tokenstore::lease> lease;    // the admitted person's slot in it
     std::vector<std::string> set_cookies;      // added to the upstream's response
+    // For floodgate_requests_total: the room's name ("" unprotected), what the
+    // gate decided, and whether the answer came from the gateway itself.
+    std::string_view metrics_room;
+    request_outcome outcome = request_outcome::proxied;
+    bool counted = true;  // false for the gateway's own /__fg/ endpoints
+    bool from_gateway = false;
 };
 
 http_session::http_session(worker& w, listener_state& l, tcp::socket socket)
@@ -102,10 +115,12 @@ http_session::http_session(worker& w, listener_state& l, tcp::socket socket)
     if (!ec) remote_ip_ = ep.address().to_string();
     s_.socket().set_option(tcp::no_delay(true), ec);
     w_.enter(this);
+    w_.counters().connection_opened(l_.index);
 }
 
 http_session::~http_session() {
     w_.leave(this);
+    w_.counters().connection_closed(l_.index);
     l_.connections.fetch_sub(1, std::memory_order_relaxed);
 }
 
@@ -271,12 +286,15 @@ net::awaitable<bool> http_session::serve_one() {
         const client_info client{remote_ip_, s_.is_tls()};
         if (npath.substr(0, 6) == "/__fg/") {
             ++requests_;
-            co_return co_await respond_local(x, serve_public(*x.gen, req, client, npath));
+            x.counted = false;
+            co_return co_await respond_local(x, serve_public(*x.gen, req, client, npath, &w_.counters()));
         }
         const int room = x.gen->routes.match(req[http::field::host], req.method_string(), norm.value);
         if (room >= 0) {
             const room_binding& rb = x.gen->rooms[static_cast<std::size_t>(room)];
-            auto gate = gate_request(*x.gen, rb, req, client, target);
+            auto gate = gate_request(*x.gen, rb, req, client, target, &w_.counters());
+            x.metrics_room = rb.cfg->name;
+            x.outcome = gate.outcome;
             if (!gate.proceed) {
                 ++requests_;
                 co_return co_await respond_local(x, std::move(*gate.response));
@@ -394,11 +412,15 @@ net::awaitable<bool> http_session::proxy(exchange& x) {
     }
 
     bool continue_sent = false;
+    thread_metrics& metrics = w_.counters();
+    const auto upstream_start = steady_clock::now();
     for (int attempt = 0;; ++attempt) {
         auto acq = co_await w_.pool().acquire(g, /*allow_pooled=*/attempt == 0);
-        if (!acq.conn)
+        if (!acq.conn) {
+            metrics.upstream_failed(g.cfg.name, acq.timed_out ? upstream_failure::timeout : upstream_failure::connect);
             co_return co_await respond_error(&x, http::status::bad_gateway,
                                              "The booking site could not be reached.");
+        }
         std::unique_ptr<upstream_connection> conn = std::move(acq.conn);
         x.upstream_label = g.servers[conn->server]->label;
 
@@ -443,6 +465,8 @@ net::awaitable<bool> http_session::proxy(exchange& x) {
         if (up_ec) {
             if (conn->reused && !x.has_body && attempt == 0) continue;  // a stale keep-alive connection
             g.servers[conn->server]->record_failure(steady_clock::now(), g.cfg);
+            metrics.upstream_failed(g.cfg.name, up_ec == beast::error::timeout ? upstream_failure::timeout
+                                                                                : upstream_failure::reset);
             co_return co_await respond_error(&x, up_ec == beast::error::timeout
                                                      ? http::status::gateway_timeout
                                                      : http::status::bad_gateway,
@@ -467,16 +491,21 @@ net::awaitable<bool> http_session::proxy(exchange& x) {
         if (ec) {
             if (ec == beast::error::timeout) {
                 g.servers[conn->server]->record_failure(steady_clock::now(), g.cfg);
+                metrics.upstream_failed(g.cfg.name, upstream_failure::timeout);
                 co_return co_await respond_error(&x, http::status::gateway_timeout,
                                                  "The booking site did not answer in time.");
             }
             if (conn->reused && !x.has_body && attempt == 0 && is_client_gone(ec)) continue;
+            metrics.upstream_failed(g.cfg.name, failure_kind(ec));
             co_return co_await respond_error(&x, http::status::bad_gateway,
                                              "The booking site sent an invalid response.");
         }
 
         auto& res = rp->get();
         x.status = res.result_int();
+        metrics.upstream_response(g.cfg.name,
+                                  std::chrono::duration<double>(steady_clock::now() - upstream_start).count(),
+                                  x.status);
         if (x.status == 101) {
             if (!x.upgrade)
                 co_return co_await respond_error(&x, http::status::bad_gateway,
@@ -557,6 +586,8 @@ net::awaitable<bool> http_session::proxy(exchange& x) {
         } while (!rp->is_done() || !rsr.is_done());
 
         if (rup_ec) {
+            metrics.upstream_failed(g.cfg.name, failure_kind(rup_ec), /*after_response=*/true);
+            x.outcome = request_outcome::error;  // the client gets a cut-short answer
             if (!head_sent)
                 co_return co_await respond_error(&x, rup_ec == beast::error::timeout
                                                          ? http::status::gateway_timeout
@@ -692,6 +723,7 @@ net::awaitable<bool> http_session::respond_error(exchange* x, http::status statu
     s_.tcp().expires_after(cfg.timeouts.send);
     auto [ec, n] = co_await http::async_write(s_, res, use_nothrow);
     if (x) {
+        x->from_gateway = true;
         x->status = code;
         x->bytes = ec ? 0 : res.body().size();
         log(*x);
@@ -722,6 +754,11 @@ net::awaitable<void> http_session::linger_close() {
 }
 
 void http_session::log(const exchange& x) {
+    // Called once per answered request: the place to count its outcome.
+    if (x.counted)
+        w_.counters().request(x.metrics_room, !x.from_gateway                    ? x.outcome
+                                              : x.status == 502 || x.status == 504 ? request_outcome::error
+                                                                                   : request_outcome::rejected);
     auto& log = w_.log();
     if (!log.enabled()) return;
     access_record r;

@@ -75,13 +75,22 @@ struct request_view {
         auto r = ts::verify_token(*keys, text,
                                   {.room = room.rt->id(), .type = type, .now_s = now_s,
                                    .client = client_binding()});
-        if (r.status != ts::verify_status::ok) return std::nullopt;
+        if (r.status != ts::verify_status::ok) {
+            if (metrics) metrics->token_rejected(r.status);
+            return std::nullopt;
+        }
         return r.claims;
+    }
+
+    // A pass is being minted from this ticket: its time in line.
+    void count_wait(const ts::token& ticket) const {
+        if (metrics) metrics->waited(room.cfg->name, static_cast<double>(now) / 1000.0 - ticket.iat);
     }
 
     bool secure() const { return room.cfg->secure_cookies.value_or(client.tls); }
 
     const ts::key_ring* keys = nullptr;
+    thread_metrics* metrics = nullptr;
 };
 
 std::string set_cookie(std::string_view name, std::string_view value, std::int64_t max_age_s, bool secure) {
@@ -126,6 +135,9 @@ struct status_view {
     std::string_view light;
 };
 
+
+}  // namespace
+
 std::string_view room_light(const room_binding& room) {
     const auto mode = room.cfg->mode;
     if (mode == room_mode::paused || mode == room_mode::closed) return "red";
@@ -136,6 +148,8 @@ std::string_view room_light(const room_binding& room) {
     const double wait_s = static_cast<double>(st.waiting) / rate;
     return wait_s * 1000.0 < static_cast<double>(room.cfg->yellow_wait.count()) ? "yellow" : "red";
 }
+
+namespace {
 
 // Polls come about ten times over the remaining wait: every second near the
 // front, every 20 s far back, which keeps poll load flat in a long queue.
@@ -488,6 +502,7 @@ void join(const request_view& v, std::string_view return_to, bool api, gate_resu
             room.rt->direct_admissions.fetch_add(1, std::memory_order_relaxed);
             const std::string pass = mint_pass(v, j.seq, *j.pass);
             out.proceed = true;
+            out.outcome = request_outcome::admitted;
             out.lease = j.pass;
             out.set_cookies.push_back(set_cookie(cookie_name("pass", room), pass,
                                                  room.cfg->session_ttl.count() / 1000, v.secure()));
@@ -500,13 +515,16 @@ void join(const request_view& v, std::string_view return_to, bool api, gate_resu
             res.insert(http::field::set_cookie,
                        set_cookie(cookie_name("ticket", room), ticket, room.cfg->ticket_ttl.count() / 1000, v.secure()));
             out.response = std::move(res);
+            out.outcome = request_outcome::queued;
             return;
         }
         case ts::waiting_room::join_outcome::already_admitted:
             out.response = elsewhere_response(v, api);
+            out.outcome = request_outcome::rejected;
             return;
         case ts::waiting_room::join_outcome::full:
             out.response = full_response(v, api);
+            out.outcome = request_outcome::rejected;
             return;
     }
 }
@@ -528,9 +546,10 @@ std::string_view find_cookie(const http::fields& f, std::string_view name) {
 }
 
 gate_result gate_request(const generation& gen, const room_binding& room, const http::request_header<>& req,
-                         const client_info& client, std::string_view return_to) {
+                         const client_info& client, std::string_view return_to, thread_metrics* metrics) {
     request_view v(room, req, client);
     v.keys = gen.keys.get();
+    v.metrics = metrics;
     gate_result out;
     const bool api = wants_json(room, req, return_to.substr(0, return_to.find('?')));
 
@@ -545,6 +564,7 @@ gate_result gate_request(const generation& gen, const room_binding& room, const 
     }
     if (room.cfg->mode == room_mode::closed) {
         out.response = closed_response(v, api);
+        out.outcome = request_outcome::rejected;
         return out;
     }
     // A place in line already: poll it; a call is claimed here too.
@@ -552,7 +572,9 @@ gate_result gate_request(const generation& gen, const room_binding& room, const 
         auto p = room.rt->wr().poll(ticket->seq, v.now, v.identity());
         if (p.pass) {
             const std::string pass = mint_pass(v, ticket->seq, *p.pass);
+            v.count_wait(*ticket);
             out.proceed = true;
+            out.outcome = request_outcome::admitted;
             out.lease = p.pass;
             out.set_cookies.push_back(
                 set_cookie(cookie_name("pass", room), pass, room.cfg->session_ttl.count() / 1000, v.secure()));
@@ -561,6 +583,7 @@ gate_result gate_request(const generation& gen, const room_binding& room, const 
         }
         if (p.st == ts::ring::state::waiting || p.st == ts::ring::state::called) {
             out.response = waiting_response(v, waiting_status(room, p.ahead), return_to, api, "");
+            out.outcome = request_outcome::queued;
             return out;
         }
         // Abandoned, missed or forgotten: a new place at the back of the line.
@@ -575,7 +598,8 @@ std::string release_by_upstream(const room_binding& room, ts::lease lease, bool 
 }
 
 http::response<http::string_body> serve_public(const generation& gen, const http::request_header<>& req,
-                                               const client_info& client, std::string_view path) {
+                                               const client_info& client, std::string_view path,
+                                               thread_metrics* metrics) {
     auto error = [](http::status st, std::string_view msg) {
         std::string body = "{\"error\":";
         append_json_string(body, msg);
@@ -609,6 +633,7 @@ http::response<http::string_body> serve_public(const generation& gen, const http
 
     request_view v(*room, req, client);
     v.keys = gen.keys.get();
+    v.metrics = metrics;
     const bool post = req.method() == http::verb::post;
     const bool get = req.method() == http::verb::get || req.method() == http::verb::head;
 
@@ -627,6 +652,7 @@ http::response<http::string_body> serve_public(const generation& gen, const http
         auto p = room->rt->wr().poll(ticket->seq, v.now, v.identity());
         if (p.pass) {
             const std::string pass = mint_pass(v, ticket->seq, *p.pass);
+            v.count_wait(*ticket);
             status_view s{.state = "admitted", .poll_after_ms = 20000, .light = room_light(*room)};
             auto res = json_response(http::status::ok, status_json(*room, s, "", pass));
             res.insert(http::field::set_cookie, set_cookie(cookie_name("pass", *room), pass,
@@ -649,6 +675,7 @@ http::response<http::string_body> serve_public(const generation& gen, const http
                                                                    v.token("ticket", ticket_header)));
             if (p.pass) {
                 const std::string pass = mint_pass(v, ticket->seq, *p.pass);
+                v.count_wait(*ticket);
                 status_view s{.state = "admitted", .poll_after_ms = 20000, .light = room_light(*room)};
                 auto res = json_response(http::status::ok, status_json(*room, s, "", pass));
                 res.insert(http::field::set_cookie, set_cookie(cookie_name("pass", *room), pass,

@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "generation.hpp"
+#include "metrics.hpp"
 #include "tokenstore/active_slots.hpp"
 
 namespace floodgate {
@@ -31,21 +32,30 @@ struct gate_result {
     std::optional<http::response<http::string_body>> response;  // when not proceeding
     std::vector<std::string> set_cookies;  // for the proxied response
     std::optional<tokenstore::lease> lease;  // the admitted person's slot
+    // For the request counter: proxied (a pass that was valid), admitted (a pass
+    // minted now), queued, or rejected (closed, full, admitted on another device).
+    request_outcome outcome = request_outcome::proxied;
 };
 
 // A request for a path that room protects. return_to is the normalised
 // path and query the person asked for (the waiting page comes back to it).
+// metrics (the calling worker's): token rejections and time in line are counted there.
 gate_result gate_request(const generation& gen, const room_binding& room,
                          const http::request_header<>& req, const client_info& client,
-                         std::string_view return_to);
+                         std::string_view return_to, thread_metrics* metrics = nullptr);
 
 // Requests under /__fg/ (path is the normalised path, without the query).
 http::response<http::string_body> serve_public(const generation& gen, const http::request_header<>& req,
-                                               const client_info& client, std::string_view path);
+                                               const client_info& client, std::string_view path,
+                                               thread_metrics* metrics = nullptr);
 
 // Releases the slot when the upstream says the person is done
 // (response header Floodgate-Release: 1). Returns the Set-Cookie that ends the pass.
 std::string release_by_upstream(const room_binding& room, tokenstore::lease lease, bool tls);
+
+// The room's traffic light: green (no queue), yellow (a newcomer waits less
+// than page.yellow_wait), red (longer, paused or closed).
+std::string_view room_light(const room_binding& room);
 
 // The value of cookie `name` in the request's Cookie fields, or empty.
 std::string_view find_cookie(const http::fields& f, std::string_view name);

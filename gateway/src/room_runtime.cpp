@@ -3,6 +3,9 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
 
 #include "tokenstore/token.hpp"
 
@@ -120,6 +123,23 @@ absl::StatusOr<std::shared_ptr<room_runtime>> room_registry::get_or_create(const
     rooms_.emplace(cfg.name, *r);
     cv_.notify_all();
     return *r;
+}
+
+void room_registry::remove(const std::string& name) {
+    std::lock_guard lock(mu_);
+    if (rooms_.erase(name) == 0 || state_dir_.empty()) return;
+    const std::string dir = state_dir_ + "/rooms/" + name;
+    const std::string aside = state_dir_ + "/rooms/.deleted-" + name + "-" + std::to_string(tokenstore::wall_clock_ms());
+    if (std::rename(dir.c_str(), aside.c_str()) != 0 && errno != ENOENT)
+        spdlog::warn("room {}: cannot move {} aside: {}", name, dir, std::strerror(errno));
+}
+
+std::vector<std::shared_ptr<room_runtime>> room_registry::list() {
+    std::lock_guard lock(mu_);
+    std::vector<std::shared_ptr<room_runtime>> out;
+    out.reserve(rooms_.size());
+    for (const auto& [name, room] : rooms_) out.push_back(room);
+    return out;
 }
 
 void room_registry::start(std::string state_dir) {

@@ -18,6 +18,7 @@
 #include <mutex>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "gateway/config.hpp"
@@ -83,6 +84,14 @@ public:
 
     // The room named cfg.name, created on first use, with cfg applied.
     absl::StatusOr<std::shared_ptr<room_runtime>> get_or_create(const room_config& cfg, millis now);
+
+    // Stops ticking the room and forgets it (requests in flight finish with it).
+    // Its journal directory is moved aside to <state_dir>/rooms/.deleted-<room>-<unix ms>,
+    // so a new room of the same name starts empty.
+    void remove(const std::string& name);
+
+    // Every room, in name order (a copy: safe to use while rooms are added).
+    std::vector<std::shared_ptr<room_runtime>> list();
 
     // Starts the admitter thread. With a state_dir, rooms created from now on
     // are restored from and journaled to <state_dir>/rooms/<room>/.

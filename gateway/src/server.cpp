@@ -96,10 +96,12 @@ absl::Status server::bind_listeners(const config& cfg) {
     if (cfg.admin.enabled) {
         auto ep = resolve_one(cfg.admin.address);
         if (!ep.ok()) return absl::InvalidArgumentError(text::cat("admin: ", std::string(ep.status().message())));
-        auto a = make_acceptor(workers_.front()->ioc(), *ep, /*share=*/false);
+        auto a = make_acceptor(main_ioc_, *ep, /*share=*/false);
         if (!a.ok()) return absl::UnavailableError(text::cat("admin: ", std::string(a.status().message())));
         admin_endpoint_ = a->local_endpoint();
-        admin_ = std::make_unique<admin_server>(workers_.front()->ioc(), std::move(*a), stopping_);
+        admin_ = std::make_unique<admin_server>(main_ioc_, std::move(*a), *this,
+                                                cfg.state_dir.empty() ? std::string()
+                                                                      : cfg.state_dir + "/admin/audit.log");
     }
     return absl::OkStatus();
 }
@@ -148,25 +150,71 @@ absl::Status server::load_keys(const config& cfg) {
     return absl::OkStatus();
 }
 
+absl::Status server::load_tokens(const config& cfg) {
+    if (!cfg.admin.enabled) {
+        tokens_ = std::make_shared<const admin_tokens>();
+        return absl::OkStatus();
+    }
+    auto t = admin_tokens::load(cfg.admin);
+    if (!t.ok()) return t.status();
+    if ((*t)->empty())
+        spdlog::warn("admin API: no tokens (set admin.tokens_file or ${}); every request but /healthz and "
+                     "/readyz gets 401",
+                     cfg.admin.tokens_env);
+    tokens_ = std::move(*t);
+    return absl::OkStatus();
+}
+
+absl::StatusOr<std::shared_ptr<const generation>> server::build_effective(std::shared_ptr<const config> file_cfg) {
+    std::vector<std::string> warnings;
+    auto eff = runtime_.effective(*file_cfg, &warnings);
+    if (!eff.ok()) return eff.status();
+    for (const auto& w : warnings) spdlog::warn("{}", w);
+    return build_generation(std::make_shared<const config>(std::move(*eff)), rooms_, keys_);
+}
+
+void server::install(std::shared_ptr<const generation> gen) {
+    gen_ = std::move(gen);
+    for (auto& w : workers_)
+        net::post(w->ioc(), [wp = w.get(), g = gen_] { wp->set_generation(g); });
+}
+
+absl::Status server::apply_runtime() {
+    auto gen = build_effective(file_cfg_);
+    if (!gen.ok()) return gen.status();
+    install(*gen);
+    return absl::OkStatus();
+}
+
 absl::Status server::start(std::shared_ptr<const config> cfg) {
     spdlog::set_level(level_of(cfg->log_level));
     if (auto st = load_keys(*cfg); !st.ok()) return st;
+    if (auto st = load_tokens(*cfg); !st.ok()) return st;
+    {
+        if (!cfg->state_dir.empty()) ::mkdir(cfg->state_dir.c_str(), 0700);
+        auto rt = runtime_state::open(cfg->state_dir.empty() ? std::string() : cfg->state_dir + "/admin");
+        if (!rt.ok()) return rt.status();
+        runtime_ = std::move(*rt);
+    }
     rooms_.start(cfg->state_dir);
-    auto gen = build_generation(cfg, rooms_, keys_);
+    file_cfg_ = cfg;
+    auto gen = build_effective(cfg);
     if (!gen.ok()) return gen.status();
     gen_ = *gen;
     if (auto st = access_log_.open(cfg->access_log); !st.ok()) return st;
 
     unsigned n = cfg->threads ? cfg->threads : std::max(1u, std::thread::hardware_concurrency());
+    metrics_ = std::make_unique<metrics_hub>(n);
     for (unsigned i = 0; i < n; ++i) {
-        workers_.push_back(std::make_unique<worker>(i, access_log_));
+        workers_.push_back(std::make_unique<worker>(i, access_log_, *metrics_));
         workers_.back()->set_generation(gen_);
     }
     if (auto st = bind_listeners(*cfg); !st.ok()) return st;
     if (auto st = write_ports_file(); !st.ok()) return st;
 
     for (auto& w : workers_) w->start();
-    if (admin_) admin_->start();
+    if (admin_)
+        if (auto st = admin_->start(); !st.ok()) return st;
     running_ = workers_.size();
     for (auto& w : workers_) {
         threads_.emplace_back([this, wp = w.get()] {
@@ -187,29 +235,30 @@ absl::Status server::start(std::shared_ptr<const config> cfg) {
     return absl::OkStatus();
 }
 
-void server::reload() {
+absl::Status server::reload() {
+    auto fail = [](const absl::Status& st) {
+        spdlog::error("reload failed, keeping the running configuration: {}", std::string(st.message()));
+        return st;
+    };
     auto c = load_config_file(opts_.config_path);
-    if (!c.ok()) {
-        spdlog::error("reload failed, keeping the running configuration: {}",
-                      std::string(c.status().message()));
-        return;
-    }
+    if (!c.ok()) return fail(c.status());
     auto cfg = std::make_shared<const config>(std::move(*c));
-    auto gen = build_generation(cfg, rooms_, keys_);
-    if (!gen.ok()) {
-        spdlog::error("reload failed, keeping the running configuration: {}",
-                      std::string(gen.status().message()));
-        return;
-    }
-    const auto& old = *gen_->cfg;
+    auto tokens = cfg->admin.enabled ? admin_tokens::load(cfg->admin)
+                                     : absl::StatusOr<std::shared_ptr<const admin_tokens>>(
+                                           std::make_shared<const admin_tokens>());
+    if (!tokens.ok()) return fail(tokens.status());
+    auto gen = build_effective(cfg);
+    if (!gen.ok()) return fail(gen.status());
+    const auto& old = *file_cfg_;
     if (cfg->listeners.size() != old.listeners.size() || cfg->threads != old.threads ||
-        cfg->admin.address.to_string() != old.admin.address.to_string())
-        spdlog::warn("reload: changes to listen, admin and threads take effect after a restart");
+        cfg->admin.address.to_string() != old.admin.address.to_string() || cfg->state_dir != old.state_dir)
+        spdlog::warn("reload: changes to listen, admin, threads and state_dir take effect after a restart");
     spdlog::set_level(level_of(cfg->log_level));
-    gen_ = *gen;
-    for (auto& w : workers_)
-        net::post(w->ioc(), [wp = w.get(), g = gen_] { wp->set_generation(g); });
+    file_cfg_ = cfg;
+    tokens_ = std::move(*tokens);
+    install(*gen);
     spdlog::info("configuration reloaded from {}", opts_.config_path);
+    return absl::OkStatus();
 }
 
 net::awaitable<void> server::signal_loop() {
@@ -217,7 +266,7 @@ net::awaitable<void> server::signal_loop() {
         auto [ec, sig] = co_await signals_.async_wait(use_nothrow);
         if (ec) co_return;
         if (sig == SIGHUP) {
-            reload();
+            (void)reload();
             continue;
         }
         spdlog::info("signal {}: shutting down (grace {}ms)", sig,
@@ -229,7 +278,7 @@ net::awaitable<void> server::signal_loop() {
 
 net::awaitable<void> server::shutdown() {
     stopping_ = true;
-    if (admin_) net::post(workers_.front()->ioc(), [this] { admin_->stop(); });
+    if (admin_) admin_->stop();
     for (auto& w : workers_) net::post(w->ioc(), [wp = w.get()] { wp->begin_shutdown(); });
     const auto deadline = steady_clock::now() + gen_->cfg->timeouts.shutdown_grace;
     bool forced = false;

@@ -14,6 +14,7 @@
 #include "access_log.hpp"
 #include "admin_server.hpp"
 #include "generation.hpp"
+#include "metrics.hpp"
 #include "worker.hpp"
 
 namespace floodgate {
@@ -23,20 +24,36 @@ struct server_options {
     std::string ports_file;  // written once every listener is bound
 };
 
-class server {
+class server final : public admin_backend {
 public:
     explicit server(server_options opts);
-    ~server();
+    ~server() override;
 
     // Runs until stopped by a signal; returns the process exit code.
     int run();
+
+    // admin_backend (main thread)
+    std::shared_ptr<const generation> current() const override { return gen_; }
+    const config& file_config() const override { return *file_cfg_; }
+    runtime_state& runtime() override { return runtime_; }
+    absl::Status apply_runtime() override;
+    absl::Status reload() override;
+    absl::StatusOr<std::string> rotate_keys() override { return keys_->rotate(); }
+    std::size_t key_count() const override { return keys_->size(); }
+    metrics_hub& metrics() override { return *metrics_; }
+    room_registry& rooms() override { return rooms_; }
+    std::shared_ptr<const admin_tokens> tokens() const override { return tokens_; }
+    bool stopping() const override { return stopping_.load(std::memory_order_relaxed); }
 
 private:
     absl::Status start(std::shared_ptr<const config> cfg);
     absl::Status bind_listeners(const config& cfg);
     absl::Status write_ports_file() const;
     absl::Status load_keys(const config& cfg);
-    void reload();
+    absl::Status load_tokens(const config& cfg);
+    // The generation for the file's config plus the runtime changes.
+    absl::StatusOr<std::shared_ptr<const generation>> build_effective(std::shared_ptr<const config> file_cfg);
+    void install(std::shared_ptr<const generation> gen);
     net::awaitable<void> signal_loop();
     net::awaitable<void> shutdown();
 
@@ -46,11 +63,15 @@ private:
     net::io_context main_ioc_{1};
     net::signal_set signals_{main_ioc_};
     access_log access_log_;
-    std::shared_ptr<const generation> gen_;
+    std::unique_ptr<metrics_hub> metrics_;  // before workers_: they count into it
+    std::shared_ptr<const config> file_cfg_;  // as the file says
+    runtime_state runtime_;                    // what operators changed at run time
+    std::shared_ptr<const admin_tokens> tokens_;
+    std::shared_ptr<const generation> gen_;    // file + runtime, what the workers serve
     std::vector<std::unique_ptr<listener_state>> listeners_;
     std::vector<std::unique_ptr<worker>> workers_;
     std::vector<std::thread> threads_;
-    std::unique_ptr<admin_server> admin_;
+    std::unique_ptr<admin_server> admin_;  // on main_ioc_
     tcp::endpoint admin_endpoint_;
     std::atomic<bool> stopping_{false};
     std::atomic<std::size_t> running_{0};

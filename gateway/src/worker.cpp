@@ -6,8 +6,8 @@
 
 namespace floodgate {
 
-worker::worker(std::size_t id, access_log& log)
-    : id_(id), log_(log), pool_(ioc_.get_executor()) {}
+worker::worker(std::size_t id, access_log& log, metrics_hub& metrics)
+    : id_(id), log_(log), metrics_(metrics), pool_(ioc_.get_executor()) {}
 
 void worker::set_generation(std::shared_ptr<const generation> gen) {
     gen_ = std::move(gen);

@@ -13,6 +13,7 @@
 
 #include "access_log.hpp"
 #include "generation.hpp"
+#include "metrics.hpp"
 #include "upstream_pool.hpp"
 
 namespace floodgate {
@@ -30,11 +31,14 @@ struct listener_state {
 
 class worker {
 public:
-    worker(std::size_t id, access_log& log);
+    worker(std::size_t id, access_log& log, metrics_hub& metrics);
 
     std::size_t id() const { return id_; }
     net::io_context& ioc() { return ioc_; }
     access_log& log() { return log_; }
+    metrics_hub& metrics() { return metrics_; }
+    // This worker's own counters (only this thread writes them).
+    thread_metrics& counters() { return metrics_.local(id_); }
     upstream_pool& pool() { return pool_; }
     const std::shared_ptr<const generation>& gen() const { return gen_; }
     bool stopping() const { return stopping_; }
@@ -59,6 +63,7 @@ private:
     // Only this worker's thread does I/O on its sockets: no reactor locking.
     net::io_context ioc_{BOOST_ASIO_CONCURRENCY_HINT_UNSAFE_IO};
     access_log& log_;
+    metrics_hub& metrics_;
     upstream_pool pool_;
     std::shared_ptr<const generation> gen_;
     bool stopping_ = false;

@@ -47,6 +47,10 @@ struct listener_config {
 struct admin_config {
     bool enabled = true;
     endpoint address{"127.0.0.1", 9090};
+    // Bearer tokens, lines "<role> <name> <token>" (role operator or viewer), from this file
+    // and from the environment variable named by tokens_env (entries separated by newlines or ';').
+    std::string tokens_file;
+    std::string tokens_env = "FLOODGATE_ADMIN_TOKENS";
 };
 
 struct limits_config {
@@ -165,6 +169,11 @@ absl::StatusOr<config> load_config_file(const std::string& path);
 
 // Validates YAML text; file_name is used in messages only.
 absl::StatusOr<config> parse_config(std::string_view yaml_text, std::string_view file_name);
+
+// A room defined at run time (admin API): a JSON (or YAML) object with "name" and the keys of a
+// room in the config file. Checked like the file's rooms, against base's upstreams.
+absl::StatusOr<room_config> parse_room_definition(std::string_view text, std::string_view origin,
+                                                  const config& base);
 
 // "250ms", "10s", "5m", "1h" (a bare number is seconds).
 absl::StatusOr<duration> parse_duration(std::string_view text);

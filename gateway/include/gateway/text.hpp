@@ -7,6 +7,7 @@
 #include <cctype>
 #include <charconv>
 #include <cstdint>
+#include <cstdio>
 #include <string>
 #include <string_view>
 #include <type_traits>
@@ -48,7 +49,10 @@ namespace detail {
 template <class T>
 void append(std::string& out, const T& v) {
     if constexpr (std::is_same_v<T, char>) out.push_back(v);
-    else if constexpr (std::is_arithmetic_v<T>) out.append(std::to_string(v));
+    else if constexpr (std::is_floating_point_v<T>) {
+        char buf[32];  // shortest form: 0.5, 10000000, 1e+12 (to_string would give 0.500000)
+        out.append(buf, static_cast<std::size_t>(std::snprintf(buf, sizeof buf, "%.10g", static_cast<double>(v))));
+    } else if constexpr (std::is_arithmetic_v<T>) out.append(std::to_string(v));
     else if constexpr (std::is_convertible_v<const T&, std::string_view>) out.append(std::string_view(v));
     else out.append(v.data(), v.size());
 }
