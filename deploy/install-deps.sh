@@ -16,6 +16,8 @@ packages=(
   libyaml-cpp-dev libspdlog-dev libfmt-dev libhiredis-dev
   # tests and benchmarks
   libbenchmark-dev curl wrk nginx-light haproxy redis-server python3 procps openssl
+  # the admin API's OpenAPI check (tests/integration/admin/openapi_test.py)
+  python3-jsonschema python3-yaml
   # browser tests (Debian's Chromium, driven by playwright-core) and a Korean font
   # so the waiting page's screenshots show Hangul
   chromium fonts-nanum
