@@ -19,6 +19,8 @@
 #     to match it (they are used for the demo site and the URLs printed).
 #   BOOKING_ARGS      extra flags for floodgate-demo-booking, e.g. "--capacity 100 --threads 2"
 #   PUBLIC_HOST       host name shown in the printed URLs [127.0.0.1]
+#   ADMIN_TOKEN       the operator token for the dashboard, the admin API and
+#                     floodgatectl [a random one for this run, printed below]
 #   FLOODGATE_BIN, BOOKING_BIN   other binaries than the ones in build/release
 #   SKIP_DEPS=1       do not run deploy/install-deps.sh
 #   SKIP_BUILD=1      do not configure and build
@@ -110,7 +112,9 @@ wait_for() {
 booking_pid=$!
 wait_for "http://127.0.0.1:${BOOKING_PORT}/ping" "$booking_pid" "floodgate-demo-booking"
 
-"$floodgate_bin" --config "$config" &
+# The operator's admin token, passed in the environment (admin.tokens_env).
+ADMIN_TOKEN="${ADMIN_TOKEN:-$(openssl rand -hex 24)}"
+FLOODGATE_ADMIN_TOKENS="operator demo ${ADMIN_TOKEN}" "$floodgate_bin" --config "$config" &
 floodgate_pid=$!
 wait_for "http://127.0.0.1:${ADMIN_PORT}/healthz" "$floodgate_pid" "floodgate"
 
@@ -118,8 +122,11 @@ cat >&2 <<EOF
 
   Seoul Concert Hall (demo) through Floodgate:  http://${PUBLIC_HOST}:${FLOODGATE_PORT}/
   booking page:                                 http://${PUBLIC_HOST}:${FLOODGATE_PORT}/reserve
+  operators' live dashboard:                    http://127.0.0.1:${ADMIN_PORT}/dashboard/
+  admin token (dashboard, API, floodgatectl):   ${ADMIN_TOKEN}
   Floodgate admin health:                       http://127.0.0.1:${ADMIN_PORT}/healthz
-  Floodgate metrics:                            http://127.0.0.1:${ADMIN_PORT}/metrics
+  Floodgate metrics (with the token):           http://127.0.0.1:${ADMIN_PORT}/metrics
+  command line:  FLOODGATE_ADMIN=127.0.0.1:${ADMIN_PORT} FLOODGATE_TOKEN=${ADMIN_TOKEN} build/release/gateway/ctl/floodgatectl rooms
   demo site directly (bypassing the gateway):   http://127.0.0.1:${BOOKING_PORT}/
   config:                                       ${FLOODGATE_CONFIG:-$example_config (a copy with these ports)}
 
