@@ -18,6 +18,8 @@ packages=(
   libbenchmark-dev curl wrk nginx-light haproxy redis-server python3 procps openssl
   # the admin API's OpenAPI check (tests/integration/admin/openapi_test.py)
   python3-jsonschema python3-yaml
+  # promtool, which checks deploy/prometheus (rules, their unit tests, the scrape config)
+  prometheus
   # browser tests (Debian's Chromium, driven by playwright-core) and a Korean font
   # so the waiting page's screenshots show Hangul
   chromium fonts-nanum
@@ -67,7 +69,7 @@ apt-get update -qq
 apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 # Debian starts services when it installs them; tests and benchmarks start their own
 # instances on ephemeral ports, so stop the system ones.
-for svc in nginx haproxy redis-server; do
+for svc in nginx haproxy redis-server prometheus; do
   if command -v systemctl >/dev/null 2>&1 && systemctl is-active --quiet "$svc" 2>/dev/null; then
     systemctl stop "$svc" || true
   fi
