@@ -32,10 +32,13 @@ const LANGS = {
 
 // One person in a browser tab: opens `target`, watches the page until it
 // turns into the booking page. Returns what they saw.
-async function waitInBrowser(browser, stack, lang, target) {
+async function openTab(browser, lang) {
+  const context = await browser.newContext({ ...LANGS[lang].context, viewport: { width: 420, height: 820 } });
+  return { context, page: await context.newPage() };
+}
+
+async function waitInBrowser({ context, page }, stack, lang, target) {
   const spec = LANGS[lang];
-  const context = await browser.newContext({ ...spec.context, viewport: { width: 420, height: 820 } });
-  const page = await context.newPage();
   const seen = { lang, positions: [], etas: new Set(), reloadedWhileWaiting: false };
   try {
     const res = await page.goto(stack.publicUrl(target));
@@ -97,13 +100,15 @@ test("a person in line watches their place fall, in Korean and in English, and l
   let browser = null;
   const people = [];
   try {
-    browser = await launchBrowser();  // first: starting it takes longer than a place in this line lasts
+    // The browser and its tabs first: starting them takes longer than a place in this line lasts.
+    browser = await launchBrowser();
+    const tabs = { ko: await openTab(browser, "ko"), en: await openTab(browser, "en") };
     for (let i = 0; i < AHEAD; i++) people.push(await joinLine(stack, "hall", "/reserve"));
     const targets = { ko: "/reserve?date=2021-07-26&seats=2", en: "/reserve?date=2021-07-27" };
     // Both join now (Korean first), so they wait at the same time.
-    const ko = waitInBrowser(browser, stack, "ko", targets.ko);
+    const ko = waitInBrowser(tabs.ko, stack, "ko", targets.ko);
     await sleep(300);
-    const en = waitInBrowser(browser, stack, "en", targets.en);
+    const en = waitInBrowser(tabs.en, stack, "en", targets.en);
     const results = await Promise.all([ko, en]);
 
     for (const seen of results) {
