@@ -188,7 +188,7 @@ export async function joinLine(stack, room, pathname, { header = {} } = {}) {
   const res = await fetch(stack.publicUrl(pathname), { headers: { Accept: "application/json", ...header }, redirect: "manual" });
   const body = await res.json().catch(() => ({}));
   const cookies = cookiesOf(res);
-  const ticket = cookies[`fg_ticket_${room}`];
+  const ticket = cookies[`fg_ticket_${room}`] || body.ticket;  // the JSON carries it too (older Node has no getSetCookie)
   if (res.status !== 503 || !ticket) throw new Error(`joining ${room} answered ${res.status} ${JSON.stringify(body)}`);
   const person = { ticket, position: body.position, state: body.state, stopped: false };
   let next = body.poll_after_ms || 1000;
