@@ -45,11 +45,27 @@ const bool sigpipe_ignored = [] {
 
 // fork + exec with stdout/stderr to files. Only async-signal-safe calls
 // between fork and exec: the test process has threads (test upstreams).
+// With `env`, the child's environment is ours with those variables set; it is
+// built here, before fork, because setenv is not async-signal-safe.
 pid_t spawn(const std::vector<std::string>& argv, const std::string& out_path,
-            const std::string& err_path) {
+            const std::string& err_path, const env_vars& env = {}) {
     std::vector<char*> args;
     for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
     args.push_back(nullptr);
+    std::vector<std::string> env_strings;
+    std::vector<char*> envp;
+    if (!env.empty()) {
+        for (char** e = environ; *e; ++e) {
+            const std::string_view entry(*e);
+            const std::string_view name = entry.substr(0, entry.find('='));
+            bool replaced = false;
+            for (const auto& [k, v] : env) replaced = replaced || k == name;
+            if (!replaced) env_strings.emplace_back(entry);
+        }
+        for (const auto& [k, v] : env) env_strings.push_back(k + "=" + v);
+        for (auto& s : env_strings) envp.push_back(s.data());
+        envp.push_back(nullptr);
+    }
     const pid_t parent = ::getpid();
     const pid_t pid = ::fork();
     if (pid < 0) throw std::runtime_error(std::string("fork: ") + std::strerror(errno));
@@ -75,7 +91,10 @@ pid_t spawn(const std::vector<std::string>& argv, const std::string& out_path,
     sigset_t none;
     ::sigemptyset(&none);
     ::sigprocmask(SIG_SETMASK, &none, nullptr);
-    ::execv(args[0], args.data());
+    if (envp.empty())
+        ::execv(args[0], args.data());
+    else
+        ::execve(args[0], args.data(), envp.data());
     ::_exit(127);
 }
 
@@ -153,10 +172,10 @@ std::string floodgate_bin() {
     return FLOODGATE_BIN;
 }
 
-process_result run_process(const std::vector<std::string>& argv, ms timeout) {
+process_result run_process(const std::vector<std::string>& argv, ms timeout, const env_vars& env) {
     temp_dir dir;
     process_result r;
-    const pid_t pid = spawn(argv, dir.file("out"), dir.file("err"));
+    const pid_t pid = spawn(argv, dir.file("out"), dir.file("err"), env);
     auto status = wait_for(pid, timeout);
     if (!status) {
         ::kill(pid, SIGKILL);

@@ -24,6 +24,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 namespace floodgate::itest {
@@ -66,7 +67,11 @@ struct process_result {
 };
 
 // Runs argv[0] with the arguments, waits at most `timeout` (then kills it).
-process_result run_process(const std::vector<std::string>& argv, ms timeout = 10s);
+// `env` sets variables on top of the test process's own environment (an empty
+// value blanks one):  run_process({ctl, "rooms"}, 10s, {{"FLOODGATE_TOKEN", t}}).
+using env_vars = std::vector<std::pair<std::string, std::string>>;
+process_result run_process(const std::vector<std::string>& argv, ms timeout = 10s,
+                           const env_vars& env = {});
 
 // How many Catch2 assertions have failed so far in this process; the harness
 // prints a gateway's output only when one failed during its lifetime.
