@@ -330,3 +330,108 @@ TEST_CASE("liveness recorded on one node is seen from another and each seq is se
     CHECK(both[8]);
     CHECK(both[9]);
 }
+
+TEST_CASE("two nodes together never hold more than max_active slots and a freed slot gets a new "
+          "generation",
+          "[redis]") {
+    test::redis_server redis;
+    io_thread io;
+    auto a = redis_room::create(connect(io, redis.port()), room_opts("a"));
+    auto b = redis_room::create(connect(io, redis.port()), room_opts("b"));
+    const millis now = wall_clock_ms();
+    constexpr std::uint32_t max_active = 50;
+
+    // 80 claims from two nodes at once: exactly 50 granted, all distinct slots.
+    std::mutex mu;
+    std::vector<redis_room::slot_claim> granted;
+    std::atomic<int> left{80};
+    std::atomic<int> refused{0};
+    for (int i = 0; i < 40; ++i) {
+        for (auto* room : {&a, &b}) {
+            (*room)->claim_slot(max_active, now, now + 60'000,
+                                [&](error_code ec, redis_room::slot_claim c) {
+                                    CHECK(!ec);
+                                    std::lock_guard lock(mu);
+                                    if (c.granted) granted.push_back(c);
+                                    else ++refused;
+                                    --left;
+                                });
+        }
+    }
+    REQUIRE(wait_until([&] { return left.load() == 0; }, 10s));
+    {
+        std::lock_guard lock(mu);
+        REQUIRE(granted.size() == max_active);
+        CHECK(refused.load() == 30);
+        std::vector<std::uint32_t> slots;
+        for (auto& c : granted) slots.push_back(c.slot);
+        std::sort(slots.begin(), slots.end());
+        CHECK(std::adjacent_find(slots.begin(), slots.end()) == slots.end());
+        CHECK(slots.back() < max_active);
+    }
+    auto [ec0, active] = await<std::uint64_t>([&](auto cb) { b->count_active(now, cb); });
+    CHECK(active == max_active);
+
+    // Released on one node, claimed on the other: same slot, next generation; the old pass's
+    // (slot, gen) no longer touches or releases anything.
+    const auto old = granted.front();
+    auto [ec1, released] = await<bool>([&](auto cb) { a->release_slot(old.slot, old.gen, cb); });
+    CHECK(released);
+    auto [ec2, again] = await<redis_room::slot_claim>(
+        [&](auto cb) { b->claim_slot(max_active, now, now + 60'000, cb); });
+    REQUIRE(again.granted);
+    CHECK(again.slot == old.slot);
+    CHECK(again.gen == old.gen + 1);
+    auto [ec3, touched_old] = await<bool>(
+        [&](auto cb) { a->touch_slot(old.slot, old.gen, now, now + 90'000, cb); });
+    CHECK(!touched_old);
+    auto [ec4, released_old] = await<bool>([&](auto cb) { a->release_slot(old.slot, old.gen, cb); });
+    CHECK(!released_old);
+    auto [ec5, touched] = await<bool>(
+        [&](auto cb) { a->touch_slot(again.slot, again.gen, now, now + 90'000, cb); });
+    CHECK(touched);
+
+    // When every other slot's lease has run out, a claim takes an expired one (new generation)
+    // and the touched one is still held.
+    const millis later = now + 70'000;
+    auto [ec6, still] = await<std::uint64_t>([&](auto cb) { a->count_active(later, cb); });
+    CHECK(still == 1);
+    auto [ec7, reused] = await<redis_room::slot_claim>(
+        [&](auto cb) { a->claim_slot(max_active, later, later + 60'000, cb); });
+    REQUIRE(reused.granted);
+    CHECK(reused.slot != again.slot);
+    CHECK(reused.gen == 2);
+}
+
+TEST_CASE("an identity holds one place across nodes until it is released", "[redis]") {
+    test::redis_server redis;
+    io_thread io;
+    auto a = redis_room::create(connect(io, redis.port()), room_opts("a"));
+    auto b = redis_room::create(connect(io, redis.port()), room_opts("b"));
+
+    auto [ec1, first] = await<std::optional<std::string>>(
+        [&](auto cb) { a->claim_identity("alice", "q 17", 60'000, cb); });
+    REQUIRE(!ec1);
+    CHECK(!first.has_value());  // alice's first join: this node took the identity
+    auto [ec2, second] = await<std::optional<std::string>>(
+        [&](auto cb) { b->claim_identity("alice", "q 99", 60'000, cb); });
+    REQUIRE(second.has_value());
+    CHECK(*second == "q 17");  // the second device gets alice's existing place
+
+    auto [ec3, wrong] = await<bool>([&](auto cb) { b->release_identity("alice", "q 99", cb); });
+    CHECK(!wrong);
+    auto [ec4, right] = await<bool>([&](auto cb) { a->release_identity("alice", "q 17", cb); });
+    CHECK(right);
+    auto [ec5, third] = await<std::optional<std::string>>(
+        [&](auto cb) { b->claim_identity("alice", "q 120", 60'000, cb); });
+    CHECK(!third.has_value());
+
+    // The ttl ends an identity that nobody released.
+    auto [ec6, bob] = await<std::optional<std::string>>(
+        [&](auto cb) { a->claim_identity("bob", "q 1", 100, cb); });
+    CHECK(!bob.has_value());
+    std::this_thread::sleep_for(300ms);
+    auto [ec7, bob2] = await<std::optional<std::string>>(
+        [&](auto cb) { b->claim_identity("bob", "q 2", 60'000, cb); });
+    CHECK(!bob2.has_value());
+}

@@ -31,6 +31,47 @@ end
 redis.call('SET', KEYS[2], ARGV[2] .. ' ' .. ARGV[3] .. ' ' .. ARGV[4])
 return 1)lua";
 
+// Claim: KEYS slotgen, held, free; ARGV max_active, now, expires_at. Returns {slot, gen} or
+// {-1, 0} when max_active slots are held.
+constexpr const char* claim_script = R"lua(
+local max = tonumber(ARGV[1])
+local slot
+local expired = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', ARGV[2], 'LIMIT', 0, 1)
+if #expired > 0 then
+  slot = expired[1]
+else
+  if redis.call('ZCARD', KEYS[2]) >= max then return {-1, 0} end
+  slot = redis.call('LPOP', KEYS[3])
+  if not slot then
+    local n = redis.call('HLEN', KEYS[1])
+    if n >= max then return {-1, 0} end
+    slot = tostring(n)
+  end
+end
+local gen = redis.call('HINCRBY', KEYS[1], slot, 1)
+redis.call('ZADD', KEYS[2], ARGV[3], slot)
+return {tonumber(slot), gen})lua";
+
+// Touch: KEYS slotgen, held; ARGV slot, gen, now, expires_at.
+constexpr const char* touch_script = R"lua(
+if redis.call('HGET', KEYS[1], ARGV[1]) ~= ARGV[2] then return 0 end
+local exp = redis.call('ZSCORE', KEYS[2], ARGV[1])
+if not exp or tonumber(exp) <= tonumber(ARGV[3]) then return 0 end
+redis.call('ZADD', KEYS[2], 'XX', ARGV[4], ARGV[1])
+return 1)lua";
+
+// Release: KEYS slotgen, held, free; ARGV slot, gen.
+constexpr const char* release_slot_script = R"lua(
+if redis.call('HGET', KEYS[1], ARGV[1]) ~= ARGV[2] then return 0 end
+if redis.call('ZREM', KEYS[2], ARGV[1]) == 0 then return 0 end
+redis.call('RPUSH', KEYS[3], ARGV[1])
+return 1)lua";
+
+// Compare-and-delete of any key: KEYS[1]; ARGV[1] expected value.
+constexpr const char* compare_delete_script = R"lua(
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0)lua";
+
 std::int64_t steady_now() {
     return std::chrono::steady_clock::now().time_since_epoch().count();
 }
@@ -313,6 +354,75 @@ void redis_room::read_liveness(std::uint64_t from, std::uint64_t count, millis n
                            js->cb({}, std::move(live));
                        });
     }
+}
+
+void redis_room::claim_slot(std::uint32_t max_active, millis now, millis expires_at,
+                            std::function<void(error_code, slot_claim)> cb) {
+    conn_->command({"EVAL", claim_script, "3", prefix_ + "slotgen", prefix_ + "held", prefix_ + "free",
+                    std::to_string(max_active), std::to_string(now), std::to_string(expires_at)},
+                   [cb = std::move(cb)](error_code ec, redis_reply r) {
+                       ec = reply_error(ec, r);
+                       if (!ec && (r.elements.size() != 2 || !r.elements[0].is_integer() ||
+                                   !r.elements[1].is_integer())) {
+                           ec = make_error_code(redis_errc::protocol);
+                       }
+                       if (ec) return cb(ec, {});
+                       if (r.elements[0].integer < 0) return cb({}, {});
+                       cb({}, {true, static_cast<std::uint32_t>(r.elements[0].integer),
+                               static_cast<std::uint32_t>(r.elements[1].integer)});
+                   });
+}
+
+void redis_room::touch_slot(std::uint32_t slot, std::uint32_t gen, millis now, millis expires_at,
+                            std::function<void(error_code, bool)> cb) {
+    conn_->command({"EVAL", touch_script, "2", prefix_ + "slotgen", prefix_ + "held",
+                    std::to_string(slot), std::to_string(gen), std::to_string(now),
+                    std::to_string(expires_at)},
+                   [cb = std::move(cb)](error_code ec, redis_reply r) {
+                       ec = reply_error(ec, r);
+                       cb(ec, !ec && r.is_integer() && r.integer == 1);
+                   });
+}
+
+void redis_room::release_slot(std::uint32_t slot, std::uint32_t gen,
+                              std::function<void(error_code, bool)> cb) {
+    conn_->command({"EVAL", release_slot_script, "3", prefix_ + "slotgen", prefix_ + "held",
+                    prefix_ + "free", std::to_string(slot), std::to_string(gen)},
+                   [cb = std::move(cb)](error_code ec, redis_reply r) {
+                       ec = reply_error(ec, r);
+                       cb(ec, !ec && r.is_integer() && r.integer == 1);
+                   });
+}
+
+void redis_room::count_active(millis now, std::function<void(error_code, std::uint64_t)> cb) {
+    conn_->command({"ZCOUNT", prefix_ + "held", "(" + std::to_string(now), "+inf"},
+                   [cb = std::move(cb)](error_code ec, redis_reply r) {
+                       ec = reply_error(ec, r);
+                       if (!ec && !r.is_integer()) ec = make_error_code(redis_errc::protocol);
+                       cb(ec, ec ? 0 : static_cast<std::uint64_t>(r.integer));
+                   });
+}
+
+void redis_room::claim_identity(std::string_view identity, std::string_view value, millis ttl,
+                                std::function<void(error_code, std::optional<std::string>)> cb) {
+    conn_->command({"SET", prefix_ + "id:" + std::string(identity), std::string(value), "NX", "GET",
+                    "PX", std::to_string(ttl)},
+                   [cb = std::move(cb)](error_code ec, redis_reply r) {
+                       ec = reply_error(ec, r);
+                       if (ec) return cb(ec, std::nullopt);
+                       if (r.is_nil()) return cb({}, std::nullopt);
+                       cb({}, std::move(r.str));
+                   });
+}
+
+void redis_room::release_identity(std::string_view identity, std::string_view value,
+                                  std::function<void(error_code, bool)> cb) {
+    conn_->command({"EVAL", compare_delete_script, "1", prefix_ + "id:" + std::string(identity),
+                    std::string(value)},
+                   [cb = std::move(cb)](error_code ec, redis_reply r) {
+                       ec = reply_error(ec, r);
+                       cb(ec, !ec && r.is_integer() && r.integer == 1);
+                   });
 }
 
 }  // namespace floodgate::tokenstore::redis

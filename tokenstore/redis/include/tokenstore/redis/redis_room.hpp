@@ -102,6 +102,34 @@ public:
                        std::function<void(error_code, std::vector<bool>)> cb);
     std::int64_t epoch_of(millis now) const noexcept { return now / opts_.epoch_ms; }
 
+    // --- active slots (max_active shared by all nodes) ---
+    // fg:{room}:slotgen (hash slot -> generation), :held (zset slot -> expires at, ms),
+    // :free (list of released slots). A claim reuses one expired slot, else a released one,
+    // else a fresh index, and never lets :held grow beyond max_active. One Lua call each.
+    struct slot_claim {
+        bool granted = false;
+        std::uint32_t slot = 0;
+        std::uint32_t gen = 0;  // goes into the pass; a reused slot gets a new generation
+    };
+    void claim_slot(std::uint32_t max_active, millis now, millis expires_at,
+                    std::function<void(error_code, slot_claim)> cb);
+    // Moves the slot's expiry to expires_at if (slot, gen) still holds it and has not expired.
+    void touch_slot(std::uint32_t slot, std::uint32_t gen, millis now, millis expires_at,
+                    std::function<void(error_code, bool)> cb);
+    // Frees the slot if (slot, gen) still holds it.
+    void release_slot(std::uint32_t slot, std::uint32_t gen, std::function<void(error_code, bool)> cb);
+    // Slots held and not expired at `now`.
+    void count_active(millis now, std::function<void(error_code, std::uint64_t)> cb);
+
+    // --- identity de-duplication ---
+    // SET fg:{room}:id:<identity> value NX GET PX ttl: nullopt when this call took the identity,
+    // else the value whoever holds it stored (e.g. "q <seq>" or "p <slot> <gen>").
+    void claim_identity(std::string_view identity, std::string_view value, millis ttl,
+                        std::function<void(error_code, std::optional<std::string>)> cb);
+    // Deletes the identity if it still holds `value` (compare-and-delete).
+    void release_identity(std::string_view identity, std::string_view value,
+                          std::function<void(error_code, bool)> cb);
+
 private:
     redis_room(std::shared_ptr<redis_connection> conn, options opts);
     void do_follow();
