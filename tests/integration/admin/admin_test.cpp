@@ -8,6 +8,7 @@
 #include <csignal>
 #include <thread>
 
+#include "admin_env.hpp"
 #include "harness.hpp"
 #include "room_helpers.hpp"
 
@@ -16,32 +17,6 @@ namespace {
 
 namespace json = boost::json;
 using std::chrono::milliseconds;
-
-constexpr std::string_view operator_token = "op-0123456789abcdef0123";
-constexpr std::string_view viewer_token = "view-0123456789abcdef01";
-
-// Tokens and state outside the gateway's own temp dir, so a second gateway
-// (a restart) finds them.
-struct admin_env {
-    temp_dir dir;
-    admin_env() {
-        write_file(dir.file("tokens"), std::string("# role name token\noperator alice ") +
-                                           std::string(operator_token) + "\nviewer bob " +
-                                           std::string(viewer_token) + "\n");
-    }
-    std::string config(const std::string& app, std::string_view rooms_yaml) const {
-        return "threads: 2\n"
-               "listen: [{address: 127.0.0.1:0}]\n"
-               "admin: {address: 127.0.0.1:0, tokens_file: " + dir.file("tokens") + "}\n"
-               "state_dir: " + dir.file("state") + "\n"
-               "access_log: off\n"
-               "timeouts: {shutdown_grace: 1s}\n"
-               "upstreams:\n"
-               "  app: {servers: [" + app + "]}\n"
-               "default_upstream: app\n"
-               "rooms:\n" + std::string(rooms_yaml);
-    }
-};
 
 header_list bearer(std::string_view token) { return {{"Authorization", "Bearer " + std::string(token)}}; }
 
@@ -72,11 +47,6 @@ void join_people(std::uint16_t port, int n, std::string_view path = "/reserve") 
     }
 }
 
-constexpr std::string_view sale_room =
-    "  sale:\n"
-    "    match: {paths: [/reserve]}\n"
-    "    admission: {rate: 2, burst: 1}\n"
-    "    mode: queue_all\n";
 
 }  // namespace
 

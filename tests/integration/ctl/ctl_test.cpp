@@ -10,6 +10,7 @@
 #include <regex>
 #include <sstream>
 
+#include "admin_env.hpp"
 #include "harness.hpp"
 #include "room_helpers.hpp"
 
@@ -18,46 +19,6 @@ namespace {
 
 namespace json = boost::json;
 
-constexpr std::string_view operator_token = "op-0123456789abcdef0123";
-constexpr std::string_view viewer_token = "view-0123456789abcdef01";
-
-// Tokens and state outside the gateway's own temp dir, as in the admin API tests.
-struct admin_env {
-    temp_dir dir;
-    admin_env() {
-        write_file(dir.file("tokens"), std::string("# role name token\noperator alice ") +
-                                           std::string(operator_token) + "\nviewer bob " +
-                                           std::string(viewer_token) + "\n");
-        std::string token_file(operator_token);
-        token_file += '\n';  // as `echo TOKEN > file` writes it
-        write_file(dir.file("alice.token"), token_file);
-    }
-    std::string config(const std::string& app, std::string_view rooms_yaml) const {
-        return "threads: 2\n"
-               "listen: [{address: 127.0.0.1:0}]\n"
-               "admin: {address: 127.0.0.1:0, tokens_file: " +
-               dir.file("tokens") +
-               "}\n"
-               "state_dir: " +
-               dir.file("state") +
-               "\n"
-               "access_log: off\n"
-               "timeouts: {shutdown_grace: 1s}\n"
-               "upstreams:\n"
-               "  app: {servers: [" +
-               app +
-               "]}\n"
-               "default_upstream: app\n"
-               "rooms:\n" +
-               std::string(rooms_yaml);
-    }
-};
-
-constexpr std::string_view sale_room =
-    "  sale:\n"
-    "    match: {paths: [/reserve]}\n"
-    "    admission: {rate: 2, burst: 1}\n"
-    "    mode: queue_all\n";
 
 std::string admin_of(const gateway_process& gw) {
     return "127.0.0.1:" + std::to_string(gw.admin_port());

@@ -1,0 +1,54 @@
+// What the admin API and floodgatectl tests share: an operator and a viewer
+// token, and a gateway config whose tokens file and state_dir live outside
+// the gateway's own temp dir, so a second gateway (a restart) finds them.
+//
+//   test_upstream app;
+//   admin_env env;
+//   gateway_process gw(env.config(app.address(), sale_room));
+//   // Authorization: Bearer <operator_token> (alice) or <viewer_token> (bob)
+#pragma once
+
+#include <string>
+#include <string_view>
+
+#include "harness.hpp"
+
+namespace floodgate::itest::rooms {
+
+inline constexpr std::string_view operator_token = "op-0123456789abcdef0123";
+inline constexpr std::string_view viewer_token = "view-0123456789abcdef01";
+
+// A room in queue_all at 2 people a second: everyone queues, few are called.
+inline constexpr std::string_view sale_room =
+    "  sale:\n"
+    "    match: {paths: [/reserve]}\n"
+    "    admission: {rate: 2, burst: 1}\n"
+    "    mode: queue_all\n";
+
+struct admin_env {
+    temp_dir dir;
+
+    // dir/tokens: "operator alice <operator_token>", "viewer bob <viewer_token>";
+    // dir/alice.token: the operator token alone, as `echo TOKEN > file` writes it.
+    admin_env() {
+        write_file(dir.file("tokens"), "# role name token\noperator alice " + std::string(operator_token) +
+                                           "\nviewer bob " + std::string(viewer_token) + "\n");
+        write_file(dir.file("alice.token"), std::string(operator_token) + "\n");
+    }
+
+    // Two threads, upstream "app" as the default, state_dir dir/state, then `rooms:` + rooms_yaml.
+    std::string config(const std::string& app, std::string_view rooms_yaml) const {
+        return "threads: 2\n"
+               "listen: [{address: 127.0.0.1:0}]\n"
+               "admin: {address: 127.0.0.1:0, tokens_file: " + dir.file("tokens") + "}\n"
+               "state_dir: " + dir.file("state") + "\n"
+               "access_log: off\n"
+               "timeouts: {shutdown_grace: 1s}\n"
+               "upstreams:\n"
+               "  app: {servers: [" + app + "]}\n"
+               "default_upstream: app\n"
+               "rooms:\n" + std::string(rooms_yaml);
+    }
+};
+
+}  // namespace floodgate::itest::rooms
