@@ -53,7 +53,17 @@ redis_server::redis_server() {
     char tmpl[] = "/tmp/fg-redis-XXXXXX";
     if (::mkdtemp(tmpl) == nullptr) throw std::runtime_error("mkdtemp failed");
     dir_ = tmpl;
-    start();
+    // Another process may take the port between free_port() and redis-server's bind: try again
+    // on a new one.
+    for (int attempt = 0;; ++attempt) {
+        try {
+            start();
+            return;
+        } catch (const std::runtime_error&) {
+            if (attempt == 4) throw;
+            port_ = free_port();
+        }
+    }
 }
 
 redis_server::~redis_server() {
