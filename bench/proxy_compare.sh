@@ -19,7 +19,9 @@
 #   WARMUP=2s         unmeasured run before each (0 to skip)
 #   CONNECTIONS=64    wrk -c
 #   WRK_THREADS=1     wrk -t
-#   TARGETS="direct floodgate nginx haproxy floodgate_poll nginx_return"   which rows, in order
+#   TARGETS="direct floodgate nginx haproxy floodgate_pass floodgate_poll nginx_return"   which rows, in order
+#                     (floodgate_pass: the proxied path of an admitted person, GET /ping through a
+#                     room with a valid pass cookie: verified and its slot touched on every request)
 #                     (floodgate_poll: the waiting path, GET /__fg/v1/rooms/bench/status with a
 #                     waiting ticket; nginx_return: nginx answering a constant return 200)
 #   ROUNDS=1          repeat the whole sequence; the table shows each target's median
@@ -53,7 +55,7 @@ DURATION="${DURATION:-10s}"
 WARMUP="${WARMUP:-2s}"
 CONNECTIONS="${CONNECTIONS:-64}"
 WRK_THREADS="${WRK_THREADS:-1}"
-TARGETS="${TARGETS:-direct floodgate nginx haproxy floodgate_poll nginx_return}"
+TARGETS="${TARGETS:-direct floodgate nginx haproxy floodgate_pass floodgate_poll nginx_return}"
 ROUNDS="${ROUNDS:-1}"
 BUILD_DIR="${BUILD_DIR:-build/release}"
 FLOODGATE_BIN="${FLOODGATE_BIN:-$BUILD_DIR/gateway/floodgate}"
@@ -321,6 +323,30 @@ target_floodgate_poll() {
   stop_server "$pid"
 }
 
+# The proxied path of an admitted person: GET /ping with a pass (cookie), through a room
+# that verifies it and touches its slot on every request, then proxies.
+target_floodgate_pass() {
+  label[floodgate_pass]="floodgate with a pass"
+  [ -x "$FLOODGATE_BIN" ] || { note[floodgate_pass]="$FLOODGATE_BIN is missing"; return; }
+  local port admin_port pass
+  port=$(free_port)
+  admin_port=$(free_port)
+  fill_template bench/peers/floodgate-pass.yaml.in "$port" "$backend_port" "$admin_port" floodgate_pass \
+    >"$work_dir/floodgate_pass.yaml"
+  start_server "$SERVER_CPUS" floodgate_pass "$FLOODGATE_BIN" --config "$work_dir/floodgate_pass.yaml"
+  local pid=$started_pid
+  wait_ready "http://127.0.0.1:$port/__fg/v1/lights" "$pid" || { note[floodgate_pass]="did not start"; stop_server "$pid"; return; }
+  pass=$(curl -s -o /dev/null -D - -H 'Accept: application/json' "http://127.0.0.1:$port/ping" |
+    sed -n 's/^[Ss]et-[Cc]ookie: fg_pass_bench=\([^;]*\).*/\1/p')
+  if [ -z "$pass" ]; then
+    note[floodgate_pass]="no pass was issued"
+    stop_server "$pid"
+    return
+  fi
+  measure floodgate_pass "$port" "$pid" /ping "Cookie: fg_pass_bench=$pass"
+  stop_server "$pid"
+}
+
 target_nginx_return() {
   label[nginx_return]="nginx return 200"
   command -v nginx >/dev/null || { note[nginx_return]="nginx is not installed"; return; }
@@ -351,8 +377,8 @@ needs_backend=0
 for t in $TARGETS; do
   case "$t" in
     direct|nginx_return) ;;
-    floodgate|nginx|haproxy|floodgate_poll) needs_backend=1 ;;
-    *) die "unknown target \"$t\" (direct, floodgate, nginx, haproxy, floodgate_poll, nginx_return)" ;;
+    floodgate|nginx|haproxy|floodgate_poll|floodgate_pass) needs_backend=1 ;;
+    *) die "unknown target \"$t\" (direct, floodgate, nginx, haproxy, floodgate_pass, floodgate_poll, nginx_return)" ;;
   esac
 done
 if [ "$needs_backend" = 1 ]; then
@@ -413,6 +439,11 @@ report() {
     printf -- '- floodgate/%s: requests/s %s, p99 %s, CPU µs/req %s\n' "$t" \
       "$(ratio "${rps[floodgate]:-}" "${rps[$t]:-}")" "$(ratio "${p99[floodgate]:-}" "${p99[$t]:-}")" \
       "$(ratio "${cpu_per_req[floodgate]:-}" "${cpu_per_req[$t]:-}")"
+    if [ -n "${rps[floodgate_pass]:-}" ]; then
+      printf -- '- floodgate with a pass/%s: requests/s %s, p99 %s, CPU µs/req %s\n' "$t" \
+        "$(ratio "${rps[floodgate_pass]:-}" "${rps[$t]:-}")" "$(ratio "${p99[floodgate_pass]:-}" "${p99[$t]:-}")" \
+        "$(ratio "${cpu_per_req[floodgate_pass]:-}" "${cpu_per_req[$t]:-}")"
+    fi
   done
 }
 
