@@ -435,3 +435,47 @@ TEST_CASE("an identity holds one place across nodes until it is released", "[red
         [&](auto cb) { b->claim_identity("bob", "q 2", 60'000, cb); });
     CHECK(!bob2.has_value());
 }
+
+TEST_CASE("a room change written on one node reaches the other within about a second",
+          "[redis]") {
+    test::redis_server redis;
+    io_thread io;
+    auto a = redis_room::create(connect(io, redis.port()), room_opts("a"));
+    auto b = redis_room::create(connect(io, redis.port()), room_opts("b"));
+
+    std::mutex mu;
+    std::uint64_t seen_version = 0;
+    redis_room::config_fields seen;
+    b->on_config_change([&](std::uint64_t v, const redis_room::config_fields& f) {
+        std::lock_guard lock(mu);
+        seen_version = v;
+        seen = f;
+    });
+    b->start(false);
+
+    auto [ec1, v1] = await<std::uint64_t>(
+        [&](auto cb) { a->write_config({{"rate", "550"}, {"mode", "queue_all"}}, cb); });
+    REQUIRE(!ec1);
+    CHECK(v1 == 1);
+    const auto t0 = std::chrono::steady_clock::now();
+    REQUIRE(wait_until([&] { std::lock_guard lock(mu); return seen_version == 1; }, 3s));
+    CHECK(std::chrono::steady_clock::now() - t0 < 1500ms);
+    {
+        std::lock_guard lock(mu);
+        std::sort(seen.begin(), seen.end());
+        CHECK(seen == redis_room::config_fields{{"mode", "queue_all"}, {"rate", "550"}});
+    }
+
+    auto [ec2, v2] = await<std::uint64_t>([&](auto cb) { a->write_config({{"mode", "paused"}}, cb); });
+    CHECK(v2 == 2);
+    REQUIRE(wait_until([&] { std::lock_guard lock(mu); return seen_version == 2; }, 3s));
+    {
+        std::lock_guard lock(mu);
+        std::sort(seen.begin(), seen.end());
+        CHECK(seen == redis_room::config_fields{{"mode", "paused"}, {"rate", "550"}});
+    }
+
+    auto [ec3, v3] = await<std::uint64_t>([&](auto cb) { a->write_config({{"version", "9"}}, cb); });
+    CHECK(ec3);  // reserved
+    b->stop();
+}

@@ -72,6 +72,13 @@ constexpr const char* compare_delete_script = R"lua(
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
 return 0)lua";
 
+// Config write: KEYS config, events; ARGV field, value, field, value, ...
+constexpr const char* config_script = R"lua(
+for i = 1, #ARGV, 2 do redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) end
+local v = redis.call('HINCRBY', KEYS[1], 'version', 1)
+redis.call('PUBLISH', KEYS[2], v)
+return v)lua";
+
 std::int64_t steady_now() {
     return std::chrono::steady_clock::now().time_since_epoch().count();
 }
@@ -218,6 +225,10 @@ void redis_room::stop() {
 void redis_room::do_follow() {
     if (!running_.load()) return;
     read_cursor([](error_code, std::optional<cursor_value>) {});
+    if (on_config_ && std::chrono::steady_clock::now() >= next_config_check_) {
+        next_config_check_ = std::chrono::steady_clock::now() + opts_.config_interval;
+        check_config();
+    }
     follow_timer_.expires_after(opts_.cursor_interval);
     follow_timer_.async_wait([self = shared_from_this()](error_code ec) {
         if (!ec) self->do_follow();
@@ -422,6 +433,66 @@ void redis_room::release_identity(std::string_view identity, std::string_view va
                    [cb = std::move(cb)](error_code ec, redis_reply r) {
                        ec = reply_error(ec, r);
                        cb(ec, !ec && r.is_integer() && r.integer == 1);
+                   });
+}
+
+void redis_room::write_config(config_fields fields, std::function<void(error_code, std::uint64_t)> cb) {
+    std::vector<std::string> args{"EVAL", config_script, "2", prefix_ + "config", prefix_ + "events"};
+    for (auto& [k, v] : fields) {
+        if (k == "version") {
+            net::post(conn_->strand(), [cb = std::move(cb)] {
+                cb(make_error_code(redis_errc::protocol), 0);
+            });
+            return;
+        }
+        args.push_back(std::move(k));
+        args.push_back(std::move(v));
+    }
+    conn_->command(std::move(args), [cb = std::move(cb)](error_code ec, redis_reply r) {
+        ec = reply_error(ec, r);
+        if (!ec && !r.is_integer()) ec = make_error_code(redis_errc::protocol);
+        cb(ec, ec ? 0 : static_cast<std::uint64_t>(r.integer));
+    });
+}
+
+void redis_room::read_config(std::function<void(error_code, std::uint64_t, config_fields)> cb) {
+    conn_->command({"HGETALL", prefix_ + "config"}, [cb = std::move(cb)](error_code ec, redis_reply r) {
+        ec = reply_error(ec, r);
+        if (!ec && (r.type != redis_reply::kind::array || r.elements.size() % 2 != 0)) {
+            ec = make_error_code(redis_errc::protocol);
+        }
+        if (ec) return cb(ec, 0, {});
+        std::uint64_t version = 0;
+        config_fields fields;
+        for (std::size_t i = 0; i + 1 < r.elements.size(); i += 2) {
+            if (r.elements[i].str == "version") {
+                parse_int(r.elements[i + 1].str, version);
+            } else {
+                fields.emplace_back(std::move(r.elements[i].str), std::move(r.elements[i + 1].str));
+            }
+        }
+        cb({}, version, std::move(fields));
+    });
+}
+
+void redis_room::on_config_change(std::function<void(std::uint64_t, const config_fields&)> h) {
+    on_config_ = std::move(h);
+}
+
+void redis_room::check_config() {
+    // One HGET a second; the whole hash only when the version moved.
+    conn_->command({"HGET", prefix_ + "config", "version"},
+                   [self = shared_from_this()](error_code ec, redis_reply r) {
+                       std::uint64_t v = 0;
+                       if (ec || !r.is_string() || !parse_int(r.str, v) || v == self->config_version_) {
+                           return;
+                       }
+                       self->read_config([self](error_code ec2, std::uint64_t version,
+                                                config_fields fields) {
+                           if (ec2 || version <= self->config_version_) return;
+                           self->config_version_ = version;
+                           self->on_config_(version, fields);
+                       });
                    });
 }
 

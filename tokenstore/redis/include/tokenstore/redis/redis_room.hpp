@@ -46,6 +46,7 @@ public:
         std::chrono::milliseconds cursor_interval{200};  // cursor reads, 5 a second
         millis epoch_ms = 10'000;                        // liveness epoch length
         int epochs_kept = 3;                             // bitmaps expire after this many epochs
+        std::chrono::milliseconds config_interval{1000};  // config version checks
     };
 
     struct seq_range {
@@ -121,6 +122,19 @@ public:
     // Slots held and not expired at `now`.
     void count_active(millis now, std::function<void(error_code, std::uint64_t)> cb);
 
+    // --- runtime room changes ---
+    // fg:{room}:config is a hash of the room's runtime settings (names and values are the
+    // caller's; "version" is reserved) with a version that every write bumps; each write also
+    // PUBLISHes the version on fg:{room}:events for nodes that subscribe.
+    using config_fields = std::vector<std::pair<std::string, std::string>>;
+    // HSETs the fields and bumps the version in one Lua call: cb gets the new version.
+    void write_config(config_fields fields, std::function<void(error_code, std::uint64_t)> cb);
+    // All fields (without "version") and the version (0: never written).
+    void read_config(std::function<void(error_code, std::uint64_t, config_fields)> cb);
+    // Called on the strand by the follow loop when it sees a new version (checked every
+    // config_interval, so a change reaches every node within about that). Set before start().
+    void on_config_change(std::function<void(std::uint64_t, const config_fields&)> h);
+
     // --- identity de-duplication ---
     // SET fg:{room}:id:<identity> value NX GET PX ttl: nullopt when this call took the identity,
     // else the value whoever holds it stored (e.g. "q <seq>" or "p <slot> <gen>").
@@ -135,12 +149,16 @@ private:
     void do_follow();
     void do_renew();
     void store_cursor(const cursor_value& c);
+    void check_config();
 
     const std::shared_ptr<redis_connection> conn_;
     const options opts_;
     const std::string prefix_;
     net::steady_timer follow_timer_;
     net::steady_timer renew_timer_;
+    std::function<void(std::uint64_t, const config_fields&)> on_config_;  // set before start()
+    std::uint64_t config_version_ = 0;   // strand only: the last version handed to on_config_
+    std::chrono::steady_clock::time_point next_config_check_{};  // strand only
     std::atomic<bool> running_{false};
     std::atomic<bool> want_lease_{false};
     // steady_clock ticks until which this node may act as the holder; 0 = not held.
