@@ -16,6 +16,8 @@ packages=(
   libyaml-cpp-dev libspdlog-dev libfmt-dev libhiredis-dev
   # tests and benchmarks
   libbenchmark-dev curl wrk nginx-light haproxy redis-server python3 procps openssl
+  # the flash-crowd bench's charts (bench/run.sh)
+  gnuplot-nox
   # the admin API's OpenAPI check (tests/integration/admin/openapi_test.py)
   python3-jsonschema python3-yaml
   # promtool, which checks deploy/prometheus (rules, their unit tests, the scrape config)
