@@ -100,7 +100,7 @@ bench: {connections: 64, request_timeout: 10s, drain: 2m}
 TEST_CASE("scenario errors name the file, line, column and key", "[scenario]") {
     std::string bad = minimal;
     bad.replace(bad.find("rate: 50"), 8, "rate: -3");
-    CHECK(error_of(bad) == "s.yaml:7:22: gateway.room.admission.rate: expected a number from 0 to 1e+07, got \"-3\"");
+    CHECK(error_of(bad) == "s.yaml:7:23: gateway.room.admission.rate: expected a number from 0 to 1e+07, got \"-3\"");
     CHECK(error_of(std::string(minimal) + "colour: blue\n").find("s.yaml:11:1: colour: unknown key") == 0);
     bad = minimal;
     bad.replace(bad.find("5s"), 2, "5 parsecs");
