@@ -479,3 +479,24 @@ TEST_CASE("a room change written on one node reaches the other within about a se
     CHECK(ec3);  // reserved
     b->stop();
 }
+
+TEST_CASE("a lease holder cut off from redis stops calling within the lease ttl and takes the lease "
+          "again when redis returns",
+          "[redis]") {
+    test::redis_server redis;
+    io_thread io;
+    auto a = redis_room::create(
+        connect(io, redis.port(), {.command_timeout = 300ms, .backoff_min = 50ms, .backoff_max = 300ms}),
+        room_opts("a"));
+    a->start(true);
+    REQUIRE(wait_until([&] { return a->holds_lease(); }, 2s));
+
+    redis.stop();
+    const auto t0 = std::chrono::steady_clock::now();
+    REQUIRE(wait_until([&] { return !a->holds_lease(); }, 2s));
+    CHECK(std::chrono::steady_clock::now() - t0 <= 900ms + 100ms);  // at most one ttl
+
+    redis.start();
+    REQUIRE(wait_until([&] { return a->holds_lease(); }, 5s));
+    a->stop();
+}

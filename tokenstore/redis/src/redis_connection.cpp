@@ -20,6 +20,7 @@ public:
         case redis_errc::connection_lost: return "redis connection lost";
         case redis_errc::protocol: return "redis protocol error";
         case redis_errc::stopped: return "redis connection stopped";
+        case redis_errc::overloaded: return "too many redis commands in flight";
         }
         return "unknown redis error";
     }
@@ -127,9 +128,13 @@ void redis_connection::set_state(state s, std::string_view error) {
 }
 
 void redis_connection::enqueue(const std::vector<std::string>& args, handler h) {
-    if (!connected_ || in_flight_.size() >= opts_.max_in_flight) {
+    if (!connected_) {
         h(stopped_ ? make_error_code(redis_errc::stopped) : make_error_code(redis_errc::not_connected),
           {});
+        return;
+    }
+    if (in_flight_.size() >= opts_.max_in_flight) {
+        h(make_error_code(redis_errc::overloaded), {});
         return;
     }
     std::vector<const char*> argv;

@@ -58,6 +58,7 @@ enum class redis_errc {
     connection_lost,    // the connection closed with this command in flight
     protocol,           // the reply stream could not be parsed
     stopped,            // stop() was called
+    overloaded,         // max_in_flight commands are already waiting for replies
 };
 const boost::system::error_category& redis_category() noexcept;
 inline error_code make_error_code(redis_errc e) noexcept {
@@ -75,7 +76,7 @@ public:
         std::chrono::milliseconds command_timeout{1000};
         std::chrono::milliseconds backoff_min{100};  // first retry; doubles up to backoff_max
         std::chrono::milliseconds backoff_max{5000};
-        std::size_t max_in_flight = 100'000;  // beyond it, command() fails with not_connected
+        std::size_t max_in_flight = 100'000;  // beyond it, command() fails with overloaded
     };
 
     enum class state : std::uint8_t {
