@@ -98,6 +98,14 @@ void crowd::classify_failure(const reply& r) {
     else error("unexpected_status_" + std::to_string(code));
 }
 
+// A "waiting" answer proves the person was not yet called when it was sent, unless
+// it says nobody is ahead: the person at the front may be called that instant
+// (a second device's join answers "waiting" for a called place, and a poll racing
+// the admitter's tick answers "waiting, 0 ahead"). Those answers prove nothing.
+void crowd::note_waiting(person_record& rec, const status_answer& st, double sent_s) {
+    if (st.ahead && *st.ahead > 0) rec.last_waiting_s = std::max(rec.last_waiting_s, sent_s);
+}
+
 void crowd::stop_waiting(person& p) {
     if (p.counted_waiting) {
         p.counted_waiting = false;
@@ -211,7 +219,8 @@ net::awaitable<void> crowd::device(std::shared_ptr<person> p, double start_s) {
         co_return;
     }
     if (st->state == "already_admitted") {
-        if (p->devices > 1 && p->admitted) outcome("other_device_refused");
+        // Another device holds the pass, or claimed the call a moment ago (its answer is on the way).
+        if (p->devices > 1) outcome("other_device_refused");
         else error("already_admitted");
         co_return;
     }
@@ -233,7 +242,7 @@ net::awaitable<void> crowd::device(std::shared_ptr<person> p, double start_s) {
         rec.joined_s = r.sent_s;
         rec.eta_at_join_s = st->eta_s.value_or(-1);
     }
-    rec.last_waiting_s = std::max(rec.last_waiting_s, r.sent_s);
+    note_waiting(rec, *st, r.sent_s);
     if (!p->counted_waiting && !p->admitted && !p->gone) {
         p->counted_waiting = true;
         ++waiting_;
@@ -277,7 +286,7 @@ net::awaitable<void> crowd::device(std::shared_ptr<person> p, double start_s) {
         if (st->state == "waiting" || st->state == "paused") {
             if (last_ahead && st->ahead && *st->ahead > *last_ahead) ++rec_.position_increases;
             if (st->ahead) last_ahead = st->ahead;
-            rec.last_waiting_s = std::max(rec.last_waiting_s, r.sent_s);
+            note_waiting(rec, *st, r.sent_s);
             next_poll = r.received_s + static_cast<double>(st->poll_after_ms) / 1000.0;
             continue;
         }

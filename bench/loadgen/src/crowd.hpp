@@ -21,6 +21,7 @@
 
 #include "gateway/net.hpp"
 #include "http_client.hpp"
+#include "loadgen/protocol.hpp"
 #include "loadgen/report.hpp"
 #include "loadgen/scenario.hpp"
 
@@ -57,6 +58,7 @@ private:
     void outcome(std::string_view kind) { ++rec_.outcomes[std::string(kind)]; }
     void classify_failure(const reply& r);
     void stop_waiting(person& p);
+    static void note_waiting(person_record& rec, const status_answer& st, double sent_s);
     double uniform(const value_range& r);
 
     net::any_io_executor ex_;

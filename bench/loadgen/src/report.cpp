@@ -136,6 +136,8 @@ json::object build_report(const run_record& rec) {
     const auto admitted_series = rec.admitted.series(1.0);
     std::vector<double> sat_bench, sat_gateway, sat_called;
     double worst_gateway = 0;
+    const sample* sat_first = nullptr;  // the saturated period, for the gateway's counters
+    const sample* sat_last = nullptr;
     for (std::size_t k = 1; k + 1 < by_second.size(); ++k) {
         const sample* a = by_second[k];
         const sample* b = by_second[k + 1];
@@ -149,6 +151,8 @@ json::object build_report(const run_record& rec) {
         if (!waiting) continue;
         sat_bench.push_back(k < admitted_series.size() ? double(admitted_series[k]) : 0.0);
         if (a->gateway_ok && b->gateway_ok) {
+            if (!sat_first) sat_first = a;
+            sat_last = b;
             const double dt = std::max(0.5, b->t_s - a->t_s);
             sat_gateway.push_back(double(b->gateway_admitted_total - a->gateway_admitted_total) / dt);
             sat_called.push_back(b->gateway_called_per_s);
@@ -175,8 +179,19 @@ json::object build_report(const run_record& rec) {
     adm["gateway_mean"] = mean(sat_gateway);
     adm["gateway_worst_1s"] = round_to(worst_gateway, 2);
     adm["gateway_called_mean"] = mean(sat_called);
-    if (!sat_called.empty())
-        adm["gateway_called_max"] = round_to(*std::max_element(sat_called.begin(), sat_called.end()), 2);
+    double called_max = 0;
+    if (!sat_called.empty()) {
+        called_max = *std::max_element(sat_called.begin(), sat_called.end());
+        adm["gateway_called_max"] = round_to(called_max, 2);
+    }
+    // Calls from the gateway's counters: every call ends as an admission or a no-show.
+    std::optional<double> calls_mean;
+    if (sat_first && sat_last && sat_last->t_s - sat_first->t_s >= 1) {
+        const double calls = double(sat_last->gateway_admitted_total + sat_last->gateway_noshows_total) -
+                             double(sat_first->gateway_admitted_total + sat_first->gateway_noshows_total);
+        calls_mean = calls / (sat_last->t_s - sat_first->t_s);
+        adm["gateway_calls_mean"] = round_to(*calls_mean, 2);
+    }
     r["admitted_per_s"] = std::move(adm);
 
     // The site.
@@ -300,6 +315,15 @@ json::object build_report(const run_record& rec) {
     goals["no_position_increases"] = rec.position_increases == 0;
     goals["no_fifo_inversions"] = r["fifo"].as_object()["inversions"].as_uint64() == 0;
     goals["no_double_admissions"] = rec.double_admissions == 0;
+    // Over at least a minute with a line: calls within 1% of the rate; never a second above rate + burst.
+    if (calls_mean && sat_bench.size() >= 60 && room.rate > 0)
+        goals["calls_within_1pct_of_rate"] = std::abs(*calls_mean - room.rate) <= 0.01 * room.rate;
+    else
+        goals["calls_within_1pct_of_rate"] = nullptr;
+    if (!sat_called.empty() && room.rate > 0)
+        goals["called_per_s_within_rate_plus_burst"] = called_max <= room.rate + double(room.burst);
+    else
+        goals["called_per_s_within_rate_plus_burst"] = nullptr;
     r["goals"] = std::move(goals);
     return r;
 }
@@ -328,8 +352,9 @@ std::string summary_text(const json::object& r) {
       << " s with a line, minute means " << num("admitted_per_s.minute_mean_min", 2) << ".."
       << num("admitted_per_s.minute_mean_max", 2) << ", worst 1 s window " << num("admitted_per_s.worst_1s_window")
       << "\n              gateway: admitted " << num("admitted_per_s.gateway_mean", 2) << "/s, worst second "
-      << num("admitted_per_s.gateway_worst_1s", 1) << ", called " << num("admitted_per_s.gateway_called_mean", 2)
-      << "/s\n"
+      << num("admitted_per_s.gateway_worst_1s", 1) << "; called "
+      << num("admitted_per_s.gateway_calls_mean", 2) << "/s (admitted + no-shows), worst second "
+      << num("admitted_per_s.gateway_called_max", 1) << "\n"
       << "site          capacity " << num("upstream.capacity") << " in flight: peak " << num("upstream.peak_in_flight")
       << ", seconds over capacity " << num("upstream.seconds_over_capacity") << " of "
       << num("upstream.seconds_sampled") << "; requests/s peak " << num("upstream.requests_per_s_peak") << " (at capacity "
@@ -360,7 +385,8 @@ std::string summary_text(const json::object& r) {
       << "%; RSS peak " << num("bench.rss_mb_peak", 1) << " MB; poll lag p99 " << num("bench.poll_lag_ms.p99", 1)
       << " ms, pool wait p99 " << num("bench.pool_wait_ms.p99", 1) << " ms\n"
       << "goals        ";
-    for (const auto& [name, v] : r.at("goals").as_object()) o << " " << name << "=" << (v.as_bool() ? "yes" : "NO");
+    for (const auto& [name, v] : r.at("goals").as_object())
+        o << " " << name << "=" << (v.is_bool() ? (v.as_bool() ? "yes" : "NO") : "n/a");
     o << "\n";
     return o.str();
 }
