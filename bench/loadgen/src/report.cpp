@@ -474,7 +474,8 @@ std::string gnuplot_script(const run_record& rec) {
   set title 'Admitted per second vs the configured rate'
   set ylabel 'people / s'
   plot 'timeline.tsv' using 1:4 with steps lw 1 lc rgb '#1f77b4' title 'passes received (bench)', \
-       '' using 1:12 with lines lw 2 lc rgb '#9467bd' title 'admitted (gateway)', \
+       '' using 1:12 with lines lw 1 lc rgb '#9467bd' title 'admitted (gateway)', \
+       '' using 1:13 with lines lw 3 lc rgb '#2ca02c' title 'called (gateway admitter)', \
        rate with lines lw 2 dt 2 lc rgb '#d62728' title 'configured rate', \
        rate + burst with lines lw 1 dt 3 lc rgb '#ff9896' title 'rate + burst'
   set title 'Site: booking requests in flight vs its capacity'
