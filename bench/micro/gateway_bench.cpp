@@ -23,10 +23,14 @@ router make_router() {
     router r;
     for (int i = 0; i < 9; ++i)
         r.add(static_cast<std::size_t>(i),
-              {.prefixes = {"/event" + std::to_string(i) + "/book", "/api/event" + std::to_string(i) + "/"},
-               .exact = {"/event" + std::to_string(i)}});
+              {.hosts = {},
+               .prefixes = {"/event" + std::to_string(i) + "/book", "/api/event" + std::to_string(i) + "/"},
+               .exact = {"/event" + std::to_string(i)},
+               .methods = {},
+               .case_insensitive = false});
     r.add(9, {.hosts = {"booking.example"},
               .prefixes = {"/reserve", "/api/reserve/"},
+              .exact = {},
               .methods = {"GET", "POST"},
               .case_insensitive = true});
     return r;

@@ -40,7 +40,7 @@ std::string iso_time(std::int64_t unix_ms) {
     const std::time_t secs = static_cast<std::time_t>(unix_ms / 1000);
     std::tm tm{};
     gmtime_r(&secs, &tm);
-    char buf[40];
+    char buf[96];  // room for any int the format could be given
     std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900, tm.tm_mon + 1,
                   tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, static_cast<int>(unix_ms % 1000));
     return buf;
@@ -329,7 +329,7 @@ void admin_server::broadcast(std::string_view event, const std::string& data) {
 net::awaitable<void> admin_server::sample_loop() {
     while (!stopped_) {
         sample_timer_.expires_after(std::chrono::seconds(1));
-        auto [ec] = co_await sample_timer_.async_wait(use_nothrow);
+        co_await sample_timer_.async_wait(use_nothrow);  // cancelled by stop(): stopped_ says so
         if (stopped_) co_return;
         sample_rooms();
         if (!subscribers_.empty()) broadcast("stats", rooms_json());

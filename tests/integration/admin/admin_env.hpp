@@ -8,6 +8,7 @@
 //   // Authorization: Bearer <operator_token> (alice) or <viewer_token> (bob)
 #pragma once
 
+#include <sstream>
 #include <string>
 #include <string_view>
 
@@ -31,23 +32,30 @@ struct admin_env {
     // dir/tokens: "operator alice <operator_token>", "viewer bob <viewer_token>";
     // dir/alice.token: the operator token alone, as `echo TOKEN > file` writes it.
     admin_env() {
-        write_file(dir.file("tokens"), "# role name token\noperator alice " + std::string(operator_token) +
-                                           "\nviewer bob " + std::string(viewer_token) + "\n");
-        write_file(dir.file("alice.token"), std::string(operator_token) + "\n");
+        std::ostringstream tokens;
+        tokens << "# role name token\noperator alice " << operator_token << "\nviewer bob " << viewer_token << "\n";
+        write_file(dir.file("tokens"), tokens.str());
+        std::ostringstream alice;
+        alice << operator_token << "\n";
+        write_file(dir.file("alice.token"), alice.str());
     }
 
     // Two threads, upstream "app" as the default, state_dir dir/state, then `rooms:` + rooms_yaml.
     std::string config(const std::string& app, std::string_view rooms_yaml) const {
-        return "threads: 2\n"
-               "listen: [{address: 127.0.0.1:0}]\n"
-               "admin: {address: 127.0.0.1:0, tokens_file: " + dir.file("tokens") + "}\n"
-               "state_dir: " + dir.file("state") + "\n"
-               "access_log: off\n"
-               "timeouts: {shutdown_grace: 1s}\n"
-               "upstreams:\n"
-               "  app: {servers: [" + app + "]}\n"
-               "default_upstream: app\n"
-               "rooms:\n" + std::string(rooms_yaml);
+        // A stream, not operator+ chains: GCC 12 -O2 warns falsely (-Warray-bounds) on those.
+        std::ostringstream y;
+        y << "threads: 2\n"
+          << "listen: [{address: 127.0.0.1:0}]\n"
+          << "admin: {address: 127.0.0.1:0, tokens_file: " << dir.file("tokens") << "}\n"
+          << "state_dir: " << dir.file("state") << "\n"
+          << "access_log: off\n"
+          << "timeouts: {shutdown_grace: 1s}\n"
+          << "upstreams:\n"
+          << "  app: {servers: [" << app << "]}\n"
+          << "default_upstream: app\n"
+          << "rooms:\n"
+          << rooms_yaml;
+        return y.str();
     }
 };
 
