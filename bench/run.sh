@@ -105,8 +105,16 @@ gateway=$(awk '$1 == "listen" { print $3; exit }' "$work/ports")
 admin=$(awk '$1 == "admin" { print $2; exit }' "$work/ports")
 
 echo "run.sh: site $site, floodgate $gateway (admin $admin, pid $gateway_pid), report in $out" >&2
+# In the background and waited for, so that a signal to this script is handled at once; the
+# bench goes first in pids, so it is stopped first and writes the report of the run so far.
 FLOODGATE_BENCH_ADMIN_TOKEN=$token "$BENCH_BIN" "$scenario" --gateway "$gateway" --site "$site" \
-  --admin "$admin" --gateway-pid "$gateway_pid" --out "$out" "${extra[@]}"
+  --admin "$admin" --gateway-pid "$gateway_pid" --out "$out" "${extra[@]}" &
+bench_pid=$!
+pids=("$bench_pid" "${pids[@]}")
+rc=0
+wait "$bench_pid" || rc=$?
+pids=("${pids[@]:1}")
+[ "$rc" = 0 ] || { echo "run.sh: floodgate-bench failed ($rc)" >&2; exit "$rc"; }
 
 stop_all
 trap - EXIT

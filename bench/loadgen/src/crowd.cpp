@@ -123,8 +123,13 @@ std::optional<std::string> set_cookie(const response& res, std::string_view name
 
 }  // namespace
 
+void crowd::stop() {
+    stopped_ = true;
+    deadline_s_ = std::min(deadline_s_, now_s());
+    rec_.outcomes["interrupted"] = 1;
+}
+
 net::awaitable<void> crowd::run() {
-    deadline_s_ = 1e18;
     arrival_schedule schedule(sc_.people.arrivals, sc_.people.process, sc_.seed);
     std::mt19937_64 plan_rng(sc_.seed);
     std::uniform_real_distribution<double> u01(0, 1);
@@ -132,6 +137,7 @@ net::awaitable<void> crowd::run() {
     const auto& pp = sc_.people;
     while (auto t = schedule.next()) {
         co_await sleep_until(timer, *t);
+        if (stopped_) break;
         auto p = std::make_shared<person>();
         p->index = rec_.people.size();
         p->identity = "u" + std::to_string(p->index);
@@ -160,7 +166,7 @@ net::awaitable<void> crowd::run() {
         }
     }
     rec_.arrivals_end_s = now_s();
-    deadline_s_ = rec_.arrivals_end_s + sc_.bench.drain_s;
+    deadline_s_ = std::min(deadline_s_, rec_.arrivals_end_s + sc_.bench.drain_s);
     // Wait for everyone to finish, or the end of the drain.
     while (devices_running_ > 0 && now_s() < deadline_s_) {
         timer.expires_after(100ms);

@@ -35,6 +35,9 @@ public:
     // Spawns people until the last arrival, then waits for them to finish (at most the drain).
     net::awaitable<void> run();
 
+    // Ends the run early (Ctrl-C): no more arrivals, and run() returns within 100 ms.
+    void stop();
+
     double now_s() const;
     std::uint64_t waiting() const { return waiting_; }
     std::uint64_t in_session() const { return in_session_; }
@@ -69,7 +72,8 @@ private:
     connection_pool pool_;
     std::mt19937_64 rng_;
     std::string ticket_cookie_, pass_cookie_, status_target_, release_target_;
-    double deadline_s_ = 0;
+    double deadline_s_ = 1e18;
+    bool stopped_ = false;
     std::uint64_t devices_running_ = 0;
     std::uint64_t waiting_ = 0, in_session_ = 0;
 };

@@ -4,6 +4,8 @@
 // docs/bench.md explains the report.
 #include <sys/stat.h>
 
+#include <csignal>
+
 #include <cstdlib>
 #include <ctime>
 #include <fstream>
@@ -179,6 +181,13 @@ int main(int argc, char** argv) {
         std::cerr << "floodgate-bench: " << sc.name << ": about " << std::llround(sc.expected_people())
                   << " people over " << sc.arrival_duration_s() << " s against " << gateway << "\n";
 
+    // Ctrl-C or SIGTERM: stop the crowd and write the report of what was seen so far.
+    net::signal_set signals(io, SIGINT, SIGTERM);
+    signals.async_wait([&](const error_code& ec, int) {
+        if (ec) return;
+        std::cerr << "floodgate-bench: stopping early; the report covers the run so far\n";
+        people.stop();
+    });
     net::co_spawn(
         io,
         [&]() -> net::awaitable<void> {
@@ -197,6 +206,7 @@ int main(int argc, char** argv) {
                                  (unsigned long long)rec.errors.total(), s.gateway_cpu_percent, s.bench_cpu_percent);
             }), net::detached);
             co_await people.run();
+            signals.cancel();
             samp.stop();
             io.stop();
         },
