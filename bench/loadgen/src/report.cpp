@@ -427,6 +427,11 @@ std::string timeline_tsv(const run_record& rec) {
         const double gw_adm = (s.gateway_ok && prev->gateway_ok)
                                   ? double(s.gateway_admitted_total - prev->gateway_admitted_total) / dt
                                   : 0;
+        // The cursor's advance less the abandoned places it skipped: the admitter's calls.
+        const double called = (s.gateway_ok && prev->gateway_ok)
+                                  ? std::max(0.0, s.gateway_called_per_s -
+                                                      double(s.gateway_abandoned_total - prev->gateway_abandoned_total) / dt)
+                                  : 0;
         std::vector<double> w = k < waits.size() ? waits[k] : std::vector<double>{};
         std::sort(w.begin(), w.end());
         char buf[512];
@@ -438,7 +443,7 @@ std::string timeline_tsv(const run_record& rec) {
                       (unsigned long long)at(booking, k), (unsigned long long)at(errors, k),
                       (unsigned long long)s.bench_waiting, (unsigned long long)s.bench_in_session,
                       (unsigned long long)s.gateway_waiting, (unsigned long long)s.gateway_active, gw_adm,
-                      s.gateway_called_per_s, (long long)s.site_peak_in_flight, (unsigned long long)s.site_requests,
+                      called, (long long)s.site_peak_in_flight, (unsigned long long)s.site_requests,
                       (unsigned long long)s.site_rejected, s.gateway_cpu_percent, s.gateway_rss_bytes / 1048576.0,
                       s.bench_cpu_percent,
                       w.empty() ? "NaN" : std::to_string(*percentile_sorted(w, 50)).c_str(),
