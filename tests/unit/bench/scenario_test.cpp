@@ -97,7 +97,7 @@ bench: {connections: 64, request_timeout: 10s, drain: 2m}
     CHECK(s->expected_people() == Approx(1050 + 3000));
 }
 
-TEST_CASE("scenario errors name the file, line, column and key", "[scenario]") {
+TEST_CASE("a scenario error names its place in the file and the key", "[scenario]") {
     std::string bad = minimal;
     bad.replace(bad.find("rate: 50"), 8, "rate: -3");
     CHECK(error_of(bad) == "s.yaml:7:23: gateway.room.admission.rate: expected a number from 0 to 1e+07, got \"-3\"");
