@@ -525,7 +525,7 @@ absl::StatusOr<config> parse_config(std::string_view yaml_text, std::string_view
         if (!r.expect_map(root, "",
                           {"threads", "listen", "admin", "limits", "timeouts", "upstreams",
                            "default_upstream", "access_log", "log_level", "state_dir", "via",
-                           "rooms", "keys_file"}))
+                           "rooms", "keys_file", "store", "store_failure", "node_id"}))
             return r.status();
         r.number(root, "", "threads", c.threads, 0, 1024);
 
@@ -625,6 +625,27 @@ absl::StatusOr<config> parse_config(std::string_view yaml_text, std::string_view
         r.string(root, "", "state_dir", c.state_dir);
         r.string(root, "", "via", c.via);
         r.string(root, "", "keys_file", c.keys_file);
+        r.string(root, "", "store", c.store);
+        if (!r.failed() && c.store != "memory" && !c.store.starts_with("redis://"))
+            r.fail(root["store"], "store",
+                   "expected memory or a redis:// URL, e.g. redis://127.0.0.1:6379/0");
+        if (auto f = root["store_failure"]; f && !r.failed()) {
+            const std::string s = f.IsScalar() ? to_lower(f.Scalar()) : std::string();
+            if (s == "hold") c.store_failure = store_failure_mode::hold;
+            else if (s == "fail_open") c.store_failure = store_failure_mode::fail_open;
+            else if (s == "fail_closed") c.store_failure = store_failure_mode::fail_closed;
+            else r.fail(f, "store_failure", "expected hold, fail_open or fail_closed");
+        }
+        r.string(root, "", "node_id", c.node_id);
+        if (!r.failed()) {
+            for (char ch : c.node_id)
+                if (!(std::isalnum(static_cast<unsigned char>(ch)) || ch == '-' || ch == '_' ||
+                      ch == '.' || ch == ':')) {
+                    r.fail(root["node_id"], "node_id",
+                           "use letters, digits and - _ . : only (it goes into metric labels)");
+                    break;
+                }
+        }
 
         if (auto rooms = root["rooms"]; rooms && !r.failed()) {
             if (!rooms.IsMap()) {
@@ -644,6 +665,15 @@ absl::StatusOr<config> parse_config(std::string_view yaml_text, std::string_view
     }
     if (r.failed()) return r.status();
     return c;
+}
+
+std::string_view to_string(store_failure_mode m) {
+    switch (m) {
+        case store_failure_mode::hold: return "hold";
+        case store_failure_mode::fail_open: return "fail_open";
+        case store_failure_mode::fail_closed: return "fail_closed";
+    }
+    return "hold";
 }
 
 absl::StatusOr<config> load_config_file(const std::string& path) {

@@ -9,6 +9,7 @@
 
 #include "gateway/config.hpp"
 #include "server.hpp"
+#include "tokenstore/redis/redis_url.hpp"
 
 namespace {
 
@@ -56,6 +57,14 @@ int main(int argc, char** argv) {
         if (!c.ok()) {
             std::fprintf(stderr, "%s\n", std::string(c.status().message()).c_str());
             return 1;
+        }
+        if (c->shared_store()) {
+            auto url = floodgate::tokenstore::redis::parse_redis_url(c->store);
+            if (!url.ok()) {
+                std::fprintf(stderr, "%s: %s\n", check.c_str(),
+                             std::string(url.status().message()).c_str());
+                return 1;
+            }
         }
         std::printf("%s: ok\n", check.c_str());
         return 0;

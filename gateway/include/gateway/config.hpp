@@ -143,6 +143,14 @@ struct room_config {
     std::optional<bool> secure_cookies;  // default: Secure when the request came over TLS
 };
 
+// What a gateway does for its rooms while the shared store (Redis) cannot be reached.
+enum class store_failure_mode : std::uint8_t {
+    hold,         // nobody new is called; waiting people keep their place and see "paused"
+    fail_open,    // the room stops gating: requests go straight to the upstream
+    fail_closed,  // newcomers get 503; waiting people keep their place; passes keep working
+};
+std::string_view to_string(store_failure_mode m);
+
 struct config {
     std::string source_file;
     unsigned threads = 0;  // 0: one per core
@@ -158,6 +166,13 @@ struct config {
     std::string via = "floodgate";  // the name in the Via header
     std::vector<room_config> rooms;
     std::string keys_file;  // token keys; default: <state_dir>/token-keys, or generated in memory
+    // Where rooms keep their queue: "memory" (this process alone) or a redis:// URL shared by
+    // several gateway nodes (docs/multi-node.md).
+    std::string store = "memory";
+    store_failure_mode store_failure = store_failure_mode::hold;
+    std::string node_id;  // in logs, metrics and Redis; default: <hostname>:<pid>
+
+    bool shared_store() const { return store != "memory"; }
 
     const room_config* find_room(std::string_view name) const;
 
