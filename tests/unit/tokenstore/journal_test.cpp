@@ -15,6 +15,8 @@
 #include <thread>
 #include <vector>
 
+#include "temp_dir.hpp"
+
 using namespace floodgate::tokenstore;
 using state = ring::state;
 using outcome = waiting_room::join_outcome;
@@ -23,29 +25,6 @@ namespace fs = std::filesystem;
 namespace {
 
 constexpr millis t0 = 1'700'000'000'000;
-
-// A fresh directory, removed with everything in it at the end of the test.
-class temp_dir {
-public:
-    temp_dir() {
-        const char* base = std::getenv("TMPDIR");
-        std::string tmpl = std::string(base != nullptr && *base != '\0' ? base : "/tmp") +
-                           "/fg-journal-XXXXXX";
-        REQUIRE(::mkdtemp(tmpl.data()) != nullptr);
-        path_ = tmpl;
-    }
-    ~temp_dir() {
-        std::error_code ec;
-        fs::remove_all(path_, ec);
-    }
-    temp_dir(const temp_dir&) = delete;
-    temp_dir& operator=(const temp_dir&) = delete;
-    const std::string& path() const { return path_; }
-    std::string sub(const std::string& name) const { return path_ + "/" + name; }
-
-private:
-    std::string path_;
-};
 
 // A room with its journal, as the gateway wires them. Dropping it without close() is a crash:
 // the journal's destructor writes nothing.
@@ -136,7 +115,7 @@ TEST_CASE("the journal's frames use CRC-32C", "[journal]") {
 }
 
 TEST_CASE("a new directory restores nothing and is created with its parents", "[journal]") {
-    temp_dir tmp;
+    temp_dir tmp("fg-journal");
     const std::string dir = tmp.sub("state/rooms/concert");
     auto d = open_room(dir, {.rate = 10}, t0);
     CHECK_FALSE(d.j->report().found);
@@ -148,7 +127,7 @@ TEST_CASE("a new directory restores nothing and is created with its parents", "[
 
 TEST_CASE("after a crash a room keeps its places, passes, pending calls and abandoned tickets",
           "[journal]") {
-    temp_dir tmp;
+    temp_dir tmp("fg-journal");
     const room_policy policy{.rate = 10,
                              .burst = 2,
                              .max_active = 5,
@@ -221,7 +200,7 @@ TEST_CASE("after a crash a room keeps its places, passes, pending calls and aban
 }
 
 TEST_CASE("a direct admission's pass survives a crash", "[journal]") {
-    temp_dir tmp;
+    temp_dir tmp("fg-journal");
     const room_policy policy{.rate = 100, .burst = 5, .max_active = 3};
     auto d = open_room(tmp.path(), policy, t0);
     const auto j = d.room->join(t0, "", true);
@@ -233,7 +212,7 @@ TEST_CASE("a direct admission's pass survives a crash", "[journal]") {
 }
 
 TEST_CASE("idle and too-old leases that expired before a crash stay expired", "[journal]") {
-    temp_dir tmp;
+    temp_dir tmp("fg-journal");
     const room_policy policy{.rate = 100, .burst = 5, .idle_timeout = 2'000};
     auto d = open_room(tmp.path(), policy, t0);
     const auto a = d.room->join(t0, "", true);
@@ -249,7 +228,7 @@ TEST_CASE("idle and too-old leases that expired before a crash stay expired", "[
 }
 
 TEST_CASE("calling does not burst after a restart", "[journal]") {
-    temp_dir tmp;
+    temp_dir tmp("fg-journal");
     const room_policy policy{.rate = 10, .burst = 5};
     millis now = t0;
     auto d = open_room(tmp.path(), policy, now);
@@ -273,7 +252,7 @@ TEST_CASE("calling does not burst after a restart", "[journal]") {
 
 TEST_CASE("a claim journaled before the cursor's progress moves the cursor on restore",
           "[journal]") {
-    temp_dir tmp;
+    temp_dir tmp("fg-journal");
     const room_policy policy{.rate = 100, .burst = 3};
     auto d = open_room(tmp.path(), policy, t0);
     for (int i = 0; i < 10; ++i) join(*d.room, t0);
@@ -293,7 +272,7 @@ TEST_CASE("a claim journaled before the cursor's progress moves the cursor on re
 
 TEST_CASE("joins reserve seq ranges ahead, so no seq is handed out twice across a crash",
           "[journal]") {
-    temp_dir tmp;
+    temp_dir tmp("fg-journal");
     const room_policy policy{.rate = 1, .burst = 1, .abandon_after = 60'000};
     journal::options jo = quick();
     jo.min_range = 16;
@@ -329,7 +308,7 @@ TEST_CASE("joins reserve seq ranges ahead, so no seq is handed out twice across 
 
 TEST_CASE("the unused rest of a reserved range is never called and is dropped after the grace",
           "[journal]") {
-    temp_dir tmp;
+    temp_dir tmp("fg-journal");
     const room_policy policy{.rate = 1'000, .burst = 100, .abandon_after = 60'000};
     journal::options jo = quick();
     jo.min_range = 64;
@@ -364,7 +343,7 @@ TEST_CASE("the unused rest of a reserved range is never called and is dropped af
 
 TEST_CASE("after a clean stop numbering resumes where it stopped and nobody waits for a "
           "reserved seq", "[journal]") {
-    temp_dir tmp;
+    temp_dir tmp("fg-journal");
     const room_policy policy{.rate = 100, .burst = 10};
     journal::options jo = quick();
     jo.min_range = 64;
@@ -384,7 +363,7 @@ TEST_CASE("after a clean stop numbering resumes where it stopped and nobody wait
 
 TEST_CASE("a torn tail at any byte is ignored and everything before it is restored",
           "[journal]") {
-    temp_dir tmp;
+    temp_dir tmp("fg-journal");
     const room_policy policy{.rate = 10, .burst = 2, .max_active = 4};
     millis now = t0;
     const std::string dir = tmp.sub("room");
@@ -437,7 +416,7 @@ TEST_CASE("a torn tail at any byte is ignored and everything before it is restor
 
 TEST_CASE("a corrupt record ends its log, a bad snapshot is an error naming file and offset",
           "[journal]") {
-    temp_dir tmp;
+    temp_dir tmp("fg-journal");
     const std::string dir = tmp.sub("room");
     {
         auto d = open_room(dir, {.rate = 10}, t0);
@@ -479,7 +458,7 @@ TEST_CASE("a corrupt record ends its log, a bad snapshot is an error naming file
 
 TEST_CASE("random bytes in a log, with or without good CRCs, never crash the reader",
           "[journal]") {
-    temp_dir tmp;
+    temp_dir tmp("fg-journal");
     std::mt19937_64 rng(7);
     const std::string dir = tmp.sub("room");
     fs::create_directories(dir);
@@ -525,7 +504,7 @@ TEST_CASE("random bytes in a log, with or without good CRCs, never crash the rea
 
 TEST_CASE("a crash in the middle of a snapshot leaves a journal that restores everything",
           "[journal]") {
-    temp_dir tmp;
+    temp_dir tmp("fg-journal");
     const room_policy policy{.rate = 5, .burst = 2, .max_active = 6};
     journal::options jo = quick();
     jo.snapshot_every = 1'000;
@@ -604,7 +583,7 @@ TEST_CASE("a crash at a random byte of the journal keeps every place, every pass
         jo.snapshot_every = 2'000 + millis(rng() % 3'000);
         jo.min_range = 8;
         jo.max_range = 256;
-        temp_dir tmp;
+        temp_dir tmp("fg-journal");
         millis now = t0;
         auto d = open_room(tmp.sub("live"), policy, now, jo);
         auto pos = [&] { return d.j->stats().bytes_written; };
@@ -730,7 +709,7 @@ TEST_CASE("a crash at a random byte of the journal keeps every place, every pass
 }
 
 TEST_CASE("request threads journal while the admitter ticks and snapshots", "[journal][threads]") {
-    temp_dir tmp;
+    temp_dir tmp("fg-journal");
     const room_policy policy{.rate = 2'000, .burst = 50, .max_active = 200};
     journal::options jo = quick();
     jo.snapshot_every = 50;  // a snapshot every few ticks, while the request threads write
@@ -795,7 +774,7 @@ TEST_CASE("request threads journal while the admitter ticks and snapshots", "[jo
 }
 
 TEST_CASE("a million waiting: bytes per join and restore time", "[journal][scale]") {
-    temp_dir tmp;
+    temp_dir tmp("fg-journal");
     const room_policy policy{.rate = 100, .burst = 10, .abandon_after = 3'600'000};
     journal::options jo{};
     jo.sync_every = 1'000;

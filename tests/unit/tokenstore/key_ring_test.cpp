@@ -12,25 +12,12 @@
 
 #include "tokenstore/base64url.hpp"
 #include "tokenstore/token.hpp"
+#include "temp_dir.hpp"
 
 using namespace floodgate::tokenstore;
 namespace fs = std::filesystem;
 
 namespace {
-
-// A fresh directory, removed with everything in it at the end of the test.
-struct temp_dir {
-    fs::path path;
-    temp_dir() {
-        std::string tmpl = (fs::temp_directory_path() / "fg-keys-XXXXXX").string();
-        REQUIRE(::mkdtemp(tmpl.data()) != nullptr);
-        path = tmpl;
-    }
-    ~temp_dir() {
-        std::error_code ec;
-        fs::remove_all(path, ec);
-    }
-};
 
 std::string secret(char c, std::size_t n = 32) { return base64url::encode(std::string(n, c)); }
 
@@ -82,16 +69,16 @@ TEST_CASE("key file errors name the line and the problem", "[keys]") {
 }
 
 TEST_CASE("a missing key file is reported with its path", "[keys]") {
-    temp_dir dir;
-    auto r = key_ring::load((dir.path / "absent").string());
+    temp_dir dir("fg-keys");
+    auto r = key_ring::load(dir.sub("absent"));
     REQUIRE_FALSE(r.ok());
     CHECK(std::string(r.status().message()).find("absent: cannot open key file") !=
           std::string::npos);
 }
 
 TEST_CASE("a generated key file has mode 0600 and a usable key", "[keys]") {
-    temp_dir dir;
-    const std::string path = (dir.path / "token-keys").string();
+    temp_dir dir("fg-keys");
+    const std::string path = dir.sub("token-keys");
     const mode_t old_umask = ::umask(0);  // even a permissive umask must not widen the mode
     const absl::Status s = key_ring::generate_key_file(path);
     ::umask(old_umask);
@@ -108,8 +95,8 @@ TEST_CASE("a generated key file has mode 0600 and a usable key", "[keys]") {
 }
 
 TEST_CASE("load_or_generate creates the key file once and then reuses it", "[keys]") {
-    temp_dir dir;
-    const std::string path = (dir.path / "k").string();
+    temp_dir dir("fg-keys");
+    const std::string path = dir.sub("k");
     auto first = key_ring::load_or_generate(path);
     REQUIRE(first.ok());
     auto second = key_ring::load_or_generate(path);
@@ -119,8 +106,8 @@ TEST_CASE("load_or_generate creates the key file once and then reuses it", "[key
 }
 
 TEST_CASE("after rotation old tokens still verify and new ones use the new kid", "[keys]") {
-    temp_dir dir;
-    const std::string path = (dir.path / "k").string();
+    temp_dir dir("fg-keys");
+    const std::string path = dir.sub("k");
     REQUIRE(key_ring::generate_key_file(path).ok());
     auto ring = key_ring::load(path);
     REQUIRE(ring.ok());
@@ -158,12 +145,12 @@ TEST_CASE("a ring without a file rotates in memory", "[keys]") {
 }
 
 TEST_CASE("a key file that cannot be rewritten leaves the ring unchanged", "[keys]") {
-    temp_dir dir;
-    const std::string path = (dir.path / "k").string();
+    temp_dir dir("fg-keys");
+    const std::string path = dir.sub("k");
     write(path, "a " + secret('a') + "\n");
     auto ring = key_ring::load(path);
     REQUIRE(ring.ok());
-    fs::remove_all(dir.path);  // the directory is gone: the temporary file cannot be created
+    fs::remove_all(dir.path());  // the directory is gone: the temporary file cannot be created
     CHECK_FALSE((*ring)->rotate().ok());
     CHECK((*ring)->size() == 1);
     CHECK((*ring)->signing_key().kid() == "a");
