@@ -6,12 +6,12 @@
 
 #include <boost/json.hpp>
 #include <cerrno>
-#include <cstdio>
 #include <cstring>
 #include <fstream>
 #include <sstream>
 
 #include "gateway/text.hpp"
+#include "tokenstore/file_io.hpp"
 
 namespace floodgate {
 
@@ -19,26 +19,13 @@ namespace json = boost::json;
 
 namespace {
 
+// runtime.json replaced whole (see tokenstore/file_io.hpp), with this file's own error wording.
 absl::Status write_file_atomically(const std::string& path, std::string_view data) {
-    const std::string tmp = path + ".tmp";
-    const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-    if (fd < 0) return absl::InternalError(text::cat("cannot write ", tmp, ": ", std::strerror(errno)));
-    std::size_t off = 0;
-    while (off < data.size()) {
-        const ssize_t n = ::write(fd, data.data() + off, data.size() - off);
-        if (n < 0 && errno == EINTR) continue;
-        if (n <= 0) {
-            const int e = errno;
-            ::close(fd);
-            return absl::InternalError(text::cat("cannot write ", tmp, ": ", std::strerror(e)));
-        }
-        off += static_cast<std::size_t>(n);
-    }
-    const bool synced = ::fsync(fd) == 0;
-    ::close(fd);
-    if (!synced || std::rename(tmp.c_str(), path.c_str()) != 0)
-        return absl::InternalError(text::cat("cannot replace ", path, ": ", std::strerror(errno)));
-    return absl::OkStatus();
+    return tokenstore::replace_file(path, data, [&](const tokenstore::replace_error& e) {
+        if (e.step == tokenstore::replace_error::create || e.step == tokenstore::replace_error::write)
+            return absl::InternalError(text::cat("cannot write ", e.file, ": ", std::strerror(e.error)));
+        return absl::InternalError(text::cat("cannot replace ", path, ": ", std::strerror(e.error)));
+    });
 }
 
 std::optional<std::string> read_file(const std::string& path) {

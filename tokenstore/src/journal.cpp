@@ -16,6 +16,7 @@
 #include <utility>
 
 #include "absl/container/flat_hash_map.h"
+#include "tokenstore/file_io.hpp"
 
 #if defined(__x86_64__)
 #include <nmmintrin.h>
@@ -248,13 +249,6 @@ absl::Status write_all(int fd, const void* data, std::size_t n) {
         n -= std::size_t(w);
     }
     return absl::OkStatus();
-}
-
-void sync_dir(const std::string& dir) {
-    const int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd < 0) return;
-    ::fsync(fd);
-    ::close(fd);
 }
 
 std::string header(const char* magic, std::uint64_t gen) {
@@ -703,7 +697,7 @@ absl::Status journal::compact(const waiting_room& room, millis now, bool final) 
         dirty_ = true;
         counters_.log_bytes = log_bytes_;
     }
-    sync_dir(opts_.dir);
+    sync_directory(opts_.dir);
     if (old_fd >= 0) {
         ::fdatasync(old_fd);
         ::close(old_fd);
@@ -741,25 +735,14 @@ absl::Status journal::compact(const waiting_room& room, millis now, bool final) 
     }
     std::string file = header(snapshot_magic, gen);
     rec.seal_into(file);
-    const std::string tmp = opts_.dir + "/snapshot.tmp";
-    const std::string final_path = opts_.dir + "/snapshot";
-    const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-    if (fd < 0) return io_error(tmp, "cannot create", errno);
-    absl::Status wst = write_all(fd, file.data(), file.size());
-    const int we = errno;
-    if (wst.ok() && ::fdatasync(fd) != 0) wst = io_error(tmp, "fdatasync", errno);
-    ::close(fd);
-    if (!wst.ok()) {
-        ::unlink(tmp.c_str());
-        // The logs stay: the old snapshot plus every log after it still restores everything.
-        return wst.code() == absl::StatusCode::kInternal ? wst : io_error(tmp, "write", we);
-    }
-    if (::rename(tmp.c_str(), final_path.c_str()) != 0) {
-        const int e = errno;
-        ::unlink(tmp.c_str());
-        return io_error(final_path, "cannot rename the new snapshot into place", e);
-    }
-    sync_dir(opts_.dir);
+    // On a failure the logs stay: the old snapshot plus every log after it still restores
+    // everything.
+    auto snapshot_error = [](const replace_error& e) {
+        static constexpr const char* what[] = {"cannot create", "write", "fsync",
+                                               "cannot rename the new snapshot into place"};
+        return io_error(e.file, what[e.step], e.error);
+    };
+    if (auto wst = replace_file(opts_.dir + "/snapshot", file, snapshot_error); !wst.ok()) return wst;
     // 3. Logs older than the snapshot are in it.
     DIR* d = ::opendir(opts_.dir.c_str());
     if (d != nullptr) {

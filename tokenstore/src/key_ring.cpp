@@ -11,6 +11,7 @@
 #include <sstream>
 
 #include "tokenstore/base64url.hpp"
+#include "tokenstore/file_io.hpp"
 
 namespace floodgate::tokenstore {
 namespace {
@@ -40,37 +41,6 @@ std::string file_text(const std::vector<std::unique_ptr<hmac_key>>& keys,
     for (std::size_t i = 0; i < n; ++i) line(*current[i]);
     for (const auto& k : keys) line(*k);
     return out;
-}
-
-// Writes path atomically with mode 0600: a reader sees the old file or the new one.
-absl::Status write_private_file(const std::string& path, const std::string& text) {
-    const std::string tmp = path + ".tmp";
-    const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-    if (fd < 0) return absl::UnavailableError(tmp + ": cannot create: " + errno_text(errno));
-    ::fchmod(fd, 0600);
-    std::size_t done = 0;
-    while (done < text.size()) {
-        const ssize_t n = ::write(fd, text.data() + done, text.size() - done);
-        if (n < 0 && errno == EINTR) continue;
-        if (n <= 0) {
-            const int e = errno;
-            ::close(fd);
-            ::unlink(tmp.c_str());
-            return absl::UnavailableError(tmp + ": write failed: " + errno_text(e));
-        }
-        done += static_cast<std::size_t>(n);
-    }
-    if (::fsync(fd) != 0 || ::close(fd) != 0) {
-        const int e = errno;
-        ::unlink(tmp.c_str());
-        return absl::UnavailableError(tmp + ": fsync failed: " + errno_text(e));
-    }
-    if (::rename(tmp.c_str(), path.c_str()) != 0) {
-        const int e = errno;
-        ::unlink(tmp.c_str());
-        return absl::UnavailableError(path + ": rename failed: " + errno_text(e));
-    }
-    return absl::OkStatus();
 }
 
 absl::StatusOr<std::string> random_bytes(std::size_t n) {
@@ -199,7 +169,7 @@ absl::Status key_ring::add_locked(std::unique_ptr<hmac_key> key) {
     if (!path_.empty()) {
         std::vector<std::unique_ptr<hmac_key>> extra;
         extra.push_back(std::move(key));
-        auto s = write_private_file(path_, file_text(extra, keys_, n));
+        auto s = replace_file(path_, file_text(extra, keys_, n));
         if (!s.ok()) return s;
         key = std::move(extra.front());
     }
