@@ -26,8 +26,9 @@ struct crowd::person {
 };
 
 crowd::crowd(net::any_io_executor ex, const scenario& sc, tcp::endpoint gateway, run_record& rec,
-             std::chrono::steady_clock::time_point t0)
+             std::chrono::steady_clock::time_point t0, target t)
     : ex_(ex),
+      target_(t),
       sc_(sc),
       gateway_(gateway),
       rec_(rec),
@@ -195,6 +196,10 @@ net::awaitable<void> crowd::device(std::shared_ptr<person> p, double start_s) {
         co_return;
     }
     person_record& rec = rec_.people[p->index];
+    if (target_ == target::nginx_limit) {
+        co_await refreshing_device(p, timer);
+        co_return;
+    }
     const bool header_ticket =
         std::uniform_real_distribution<double>(0, 1)(rng_) < sc_.people.ticket_header_share;
 
@@ -232,6 +237,8 @@ net::awaitable<void> crowd::device(std::shared_ptr<person> p, double start_s) {
     }
     if (st->state != "waiting" && st->state != "paused") {
         error("join_" + st->state);  // full, closed
+        ++rec.refusals;
+        ++rec_.refusals_by_kind["join_" + st->state];
         co_return;
     }
     ticket = set_cookie(r.res, ticket_cookie_).value_or(st->ticket);
@@ -338,6 +345,85 @@ net::awaitable<void> crowd::device(std::shared_ptr<person> p, double start_s) {
     }
 }
 
+// An answer from the limiter (or the site behind it) that refuses the page: nginx's limit_req
+// (429, as bench/peers/nginx-limit.conf.in sets it), its limit_conn (503 with nginx's own HTML
+// page), the site's own 503 over its hard limit, or a failure. Counts it for the person and
+// returns its kind; empty for a 200.
+std::string crowd::refusal(const reply& r, person_record& rec, std::string_view when) {
+    if (!r.ec && r.res.result_int() == 200) return {};
+    std::string kind;
+    if (r.ec) {
+        classify_failure(r);
+        kind = "error";
+    } else if (r.res.result_int() == 429) {
+        kind = "limit_req_429";
+    } else if (r.res.result_int() == 503 && r.res.body().find("nginx") != std::string::npos) {
+        kind = "limit_conn_503";
+    } else {
+        classify_failure(r);  // site_503, gateway_502, unexpected_status_*
+        kind = "status_" + std::to_string(r.res.result_int());
+    }
+    ++rec.refusals;
+    ++rec_.refusals_by_kind[std::string(when) + kind];
+    return kind;
+}
+
+// A person without a waiting room in front of the site (target::nginx_limit): asks for the
+// first page; refused, reloads it after people.refresh, until it comes back 200 (then books
+// like everyone else) or their patience ends (the abandoners' abandon.after from their first
+// try, as in the line; everyone else keeps reloading until the drain ends). A person's place
+// in the join order is their arrival; the send time of the last refused try stands for the
+// last "wait" answer, so fifo.inversions counts later arrivals let in before an earlier one
+// was refused again.
+net::awaitable<void> crowd::refreshing_device(std::shared_ptr<person> p, net::steady_timer& timer) {
+    person_record& rec = rec_.people[p->index];
+    std::uniform_real_distribution<double> u01(0, 1);
+    while (true) {
+        if (p->admitted || p->gone) {  // in (or gone) on another device: this one is closed
+            outcome("other_device_closed");
+            co_return;
+        }
+        ++rec_.joins;
+        reply r = co_await pooled(make_request(http::verb::get, sc_.people.requests.front().path, *p));
+        if (!rec.has_seq) {
+            rec.seq = p->index;
+            rec.has_seq = true;
+            rec.joined_s = r.sent_s;
+        }
+        if (refusal(r, rec, "").empty()) {
+            if (p->admitted) {  // nginx let two devices of one person in
+                outcome("other_device_also_in");
+                co_return;
+            }
+            p->admitted = true;
+            rec.at_once = rec.refusals == 0;
+            rec.admitted_s = r.received_s;
+            rec_.admitted.add(r.received_s);
+            stop_waiting(*p);
+            co_await session(p, {}, /*first_done=*/true);
+            co_return;
+        }
+        rec.last_waiting_s = std::max(rec.last_waiting_s, r.sent_s);
+        if (!p->counted_waiting && !p->admitted && !p->gone) {
+            p->counted_waiting = true;
+            ++waiting_;
+        }
+        const double give_up = p->abandoner ? rec.joined_s + p->abandon_after_s : 1e18;
+        const auto next = next_refresh_s(r.received_s, sc_.people.refresh_s, u01(rng_), give_up);
+        if (!next) {
+            if (!p->admitted && !rec.abandoned) {
+                rec.abandoned = true;
+                outcome("abandoned");
+            }
+            if (!p->admitted) p->gone = true;
+            stop_waiting(*p);
+            co_return;
+        }
+        co_await sleep_until(timer, *next);
+        if (now_s() >= deadline_s_) co_return;
+    }
+}
+
 // A second device learns its person was admitted on another one: the page
 // reloads the page first asked for, which the gateway must refuse while the
 // other device holds the pass.
@@ -384,7 +470,7 @@ net::awaitable<void> crowd::session(std::shared_ptr<person> p, std::string pass,
         if (i > 0) co_await sleep_until(timer, now_s() + uniform(sc_.people.think_s));
         if (now_s() >= deadline_s_) break;
         request req = make_request(reqs[i].method == "POST" ? http::verb::post : http::verb::get, reqs[i].path, *p);
-        req.set(http::field::cookie, pass_cookie_ + "=" + pass);
+        if (target_ == target::floodgate) req.set(http::field::cookie, pass_cookie_ + "=" + pass);
         if (reqs[i].method == "POST") {
             const int slot = 1001 + static_cast<int>(p->index % 6);
             req.set(http::field::content_type, "application/json");
@@ -406,12 +492,21 @@ net::awaitable<void> crowd::session(std::shared_ptr<person> p, std::string pass,
             outcome("sold_out");
             continue;
         }
+        if (target_ == target::nginx_limit) {
+            // Let in, then refused in the middle of booking: the limiter knows requests, not people.
+            const std::string kind = refusal({ec, std::move(res), sent, now_s()}, rec_.people[p->index], "in_session_");
+            if (kind.rfind("limit_", 0) == 0) error("session_refused");
+            ok = false;
+            break;
+        }
         auto st = parse_status(res.body());
         if (st && (st->state == "waiting" || st->state == "paused")) error("pass_rejected");
         else classify_failure({ec, std::move(res), sent, now_s()});
         ok = false;
     }
-    if (p->releases && now_s() < deadline_s_) {
+    if (target_ == target::nginx_limit) {
+        // Nothing to give back: nginx holds no place for anyone.
+    } else if (p->releases && now_s() < deadline_s_) {
         request rel = make_request(http::verb::post, release_target_, *p);
         rel.set(http::field::cookie, pass_cookie_ + "=" + pass);
         rel.prepare_payload();

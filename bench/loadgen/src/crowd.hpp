@@ -11,6 +11,12 @@
 // (joins and polls borrow from one bounded pool); only an admitted person has
 // a connection of its own, as a browser on the site would. Single-threaded:
 // all state is touched from the io_context's one thread.
+//
+// With target::nginx_limit the same people (same arrivals, same abandoners and
+// their patience, same devices, same booking requests) meet a plain limiter
+// instead: a refused first page (429 or 503) is an error page, and the person
+// reloads it after people.refresh until it comes back 200 or their patience
+// ends. There is no ticket, no pass and no release.
 #pragma once
 
 #include <chrono>
@@ -29,8 +35,10 @@ namespace floodgate::bench {
 
 class crowd {
 public:
+    enum class target { floodgate, nginx_limit };
+
     crowd(net::any_io_executor ex, const scenario& sc, tcp::endpoint gateway, run_record& rec,
-          std::chrono::steady_clock::time_point t0);
+          std::chrono::steady_clock::time_point t0, target t = target::floodgate);
 
     // Spawns people until the last arrival, then waits for them to finish (at most the drain).
     net::awaitable<void> run();
@@ -51,6 +59,8 @@ private:
     };
 
     net::awaitable<void> device(std::shared_ptr<person> p, double start_s);
+    net::awaitable<void> refreshing_device(std::shared_ptr<person> p, net::steady_timer& timer);
+    std::string refusal(const reply& r, person_record& rec, std::string_view when);
     net::awaitable<void> session(std::shared_ptr<person> p, std::string pass, bool first_done);
     net::awaitable<void> other_device(std::shared_ptr<person> p);
     net::awaitable<reply> pooled(request req);
@@ -65,6 +75,7 @@ private:
     double uniform(const value_range& r);
 
     net::any_io_executor ex_;
+    target target_;
     const scenario& sc_;
     tcp::endpoint gateway_;
     run_record& rec_;

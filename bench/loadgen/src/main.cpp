@@ -6,6 +6,8 @@
 
 #include <csignal>
 
+#include <algorithm>
+#include <cmath>
 #include <cstdlib>
 #include <ctime>
 #include <fstream>
@@ -29,16 +31,23 @@ const char* usage = R"(usage: floodgate-bench SCENARIO.yaml --gateway HOST:PORT 
        floodgate-bench --check SCENARIO.yaml
        floodgate-bench --gateway-config SCENARIO.yaml --site HOST:PORT
        floodgate-bench --site-args SCENARIO.yaml
+       floodgate-bench --nginx-limits SCENARIO.yaml
 
 Runs the scenario's crowd against a running gateway and writes the report.
 bench/run.sh starts the demo site and the gateway for you (see docs/bench.md).
 
 options:
-  --gateway HOST:PORT   the gateway's public listener
+  --gateway HOST:PORT   the gateway's public listener (or nginx's, with --target nginx-limit)
+  --target T            floodgate (the default): people follow the waiting-room protocol;
+                        nginx-limit: nginx's limit_req/limit_conn in front of the site
+                        (bench/limit_compare.sh): a person refused with 429 or 503 reloads
+                        the page after people.refresh (default 1s..5s) until it comes back
+                        200 or their patience ends, then books like everyone else
   --site HOST:PORT      the demo site (its /api/stats: load in flight, requests)
   --admin HOST:PORT     the gateway's admin listener (room stats once a second);
                         the bearer token comes from FLOODGATE_BENCH_ADMIN_TOKEN
-  --gateway-pid PID     the gateway's process, for CPU and memory from /proc
+  --gateway-pid PID     the gateway's process, for CPU and memory from /proc (with its
+                        child processes: nginx's workers)
   --out DIR             where report.json, summary.txt, timeline.tsv, people.tsv and
                         charts.gp go [.]
   --scale F             multiply the arrival segments' durations (so the number of
@@ -47,6 +56,10 @@ options:
   --check               validate the scenario and print what it runs
   --gateway-config      print the floodgate config for the scenario
   --site-args           print the demo site's arguments, one per line
+  --nginx-limits        print what bench/peers/nginx-limit.conf.in is filled with, as
+                        NAME=VALUE lines: rate (the room's rate, as nginx writes it), burst,
+                        conn (the site's capacity), workers (the gateway's threads), entry
+                        (the first page people ask for)
 )";
 
 std::optional<tcp::endpoint> parse_endpoint(const std::string& s) {
@@ -80,7 +93,7 @@ std::string utc_now() {
 
 int main(int argc, char** argv) {
     std::vector<std::string> args(argv + 1, argv + argc);
-    std::string scenario_path, gateway, site, admin, out_dir = ".", mode = "run";
+    std::string scenario_path, gateway, site, admin, out_dir = ".", mode = "run", target = "floodgate";
     int gateway_pid = 0;
     double scale = 1;
     bool quiet = false;
@@ -111,6 +124,14 @@ int main(int argc, char** argv) {
         else if (a == "--check") mode = "check";
         else if (a == "--gateway-config") mode = "gateway-config";
         else if (a == "--site-args") mode = "site-args";
+        else if (a == "--nginx-limits") mode = "nginx-limits";
+        else if (a == "--target") {
+            target = value();
+            if (target != "floodgate" && target != "nginx-limit") {
+                std::cerr << "floodgate-bench: --target: expected floodgate or nginx-limit, got \"" << target << "\"\n";
+                return 2;
+            }
+        }
         else if (!a.empty() && a[0] != '-' && scenario_path.empty()) scenario_path = a;
         else {
             std::cerr << "floodgate-bench: unknown argument \"" << a << "\"\n\n" << usage;
@@ -143,6 +164,20 @@ int main(int argc, char** argv) {
         std::cout << gateway_config_yaml(sc, site);
         return 0;
     }
+    if (mode == "nginx-limits") {
+        const room_settings& room = sc.gateway.room;
+        if (!(room.rate > 0)) {
+            std::cerr << "floodgate-bench: " << scenario_path << ": the room has no rate to give limit_req\n";
+            return 2;
+        }
+        // nginx takes whole requests per second or per minute.
+        const double per_s = room.rate;
+        if (per_s == std::floor(per_s)) std::cout << "rate=" << static_cast<long long>(per_s) << "r/s\n";
+        else std::cout << "rate=" << std::max(1LL, std::llround(per_s * 60)) << "r/m\n";
+        std::cout << "burst=" << room.burst << "\nconn=" << sc.site.capacity << "\nworkers=" << sc.gateway.threads
+                  << "\nentry=" << sc.people.requests.front().path << "\n";
+        return 0;
+    }
     if (mode == "site-args") {
         for (const auto& a : site_arguments(sc)) std::cout << a << "\n";
         return 0;
@@ -172,14 +207,17 @@ int main(int argc, char** argv) {
 
     run_record rec;
     rec.sc = sc;
+    rec.target = target;
     rec.started_at = utc_now();
     net::io_context io(1);
     const auto t0 = std::chrono::steady_clock::now();
     sampler samp(io.get_executor(), targets, t0);
-    crowd people(io.get_executor(), sc, *gw, rec, t0);
+    crowd people(io.get_executor(), sc, *gw, rec, t0,
+                 target == "nginx-limit" ? crowd::target::nginx_limit : crowd::target::floodgate);
     if (!quiet)
         std::cerr << "floodgate-bench: " << sc.name << ": about " << std::llround(sc.expected_people())
-                  << " people over " << sc.arrival_duration_s() << " s against " << gateway << "\n";
+                  << " people over " << sc.arrival_duration_s() << " s against " << target << " at " << gateway
+                  << "\n";
 
     // Ctrl-C or SIGTERM: stop the crowd and write the report of what was seen so far.
     net::signal_set signals(io, SIGINT, SIGTERM);

@@ -64,6 +64,7 @@ json::object build_report(const run_record& rec) {
     const room_settings& room = sc.gateway.room;
     json::object r;
     r["scenario"] = sc.name;
+    r["target"] = rec.target;
     r["models"] = sc.models;
     r["scale"] = sc.scale;
     r["started_at"] = rec.started_at;
@@ -89,7 +90,12 @@ json::object build_report(const run_record& rec) {
         observed_admission o;
     };
     std::vector<stayed> line;
+    std::vector<double> refusals_per_person;
+    std::uint64_t refusals = 0, people_refused = 0;
     for (const auto& p : rec.people) {
+        refusals_per_person.push_back(p.refusals);
+        refusals += p.refusals;
+        if (p.refusals > 0) ++people_refused;
         if (p.devices > 1) ++multi;
         if (p.abandoned) ++abandoned;
         if (p.lost_place) ++lost;
@@ -117,7 +123,21 @@ json::object build_report(const run_record& rec) {
     people["abandoned"] = abandoned;
     people["lost_place"] = lost;
     people["not_admitted_by_end"] = unadmitted;
+    people["got_in_share"] =
+        rec.people.empty() ? 0.0 : round_to(double(admitted) / double(rec.people.size()), 4);
     r["people"] = std::move(people);
+
+    // Refusals: a 429 or 503 (or full, closed) instead of the page or a place in line.
+    json::object ref = pcts(refusals_per_person, 1);
+    ref.erase("count");
+    ref["total"] = refusals;
+    ref["people_refused"] = people_refused;
+    ref["per_person_mean"] =
+        rec.people.empty() ? 0.0 : round_to(double(refusals) / double(rec.people.size()), 2);
+    json::object ref_kinds;
+    for (const auto& [k, n] : rec.refusals_by_kind) ref_kinds[k] = n;
+    ref["by_kind"] = std::move(ref_kinds);
+    r["refusals"] = std::move(ref);
 
     json::object arr;
     arr["mean"] = round_to(rec.arrivals_end_s > 0 ? double(rec.arrivals.total()) / rec.arrivals_end_s : 0, 2);
@@ -204,10 +224,11 @@ json::object build_report(const run_record& rec) {
 
     // The site.
     std::int64_t peak = 0;
-    std::uint64_t over = 0, rejected = 0, site_seconds = 0, site_requests = 0, rps_peak = 0;
+    std::uint64_t over = 0, rejected = 0, site_seconds = 0, site_requests = 0, rps_peak = 0, busy_seconds = 0;
     for (const auto& s : rec.samples) {
         if (!s.site_ok) continue;
         ++site_seconds;
+        if (s.site_requests > 0) ++busy_seconds;
         peak = std::max(peak, s.site_peak_in_flight);
         if (s.site_peak_in_flight > static_cast<std::int64_t>(sc.site.capacity)) ++over;
         rejected += s.site_rejected;
@@ -222,6 +243,8 @@ json::object build_report(const run_record& rec) {
     up["seconds_sampled"] = site_seconds;
     up["requests_total"] = site_requests;
     up["requests_per_s_peak"] = rps_peak;
+    // Over the seconds in which the site served anything (so the idle end of the drain does not count).
+    up["requests_per_s_mean"] = busy_seconds ? round_to(double(site_requests) / double(busy_seconds), 1) : 0.0;
     up["throughput_at_capacity_per_s"] =
         sc.site.base_latency_ms ? round_to(double(sc.site.capacity) * 1000.0 / double(sc.site.base_latency_ms), 1) : 0;
     up["rejected_over_hard_limit"] = rejected;
@@ -350,13 +373,19 @@ std::string summary_text(const json::object& r) {
         std::snprintf(buf, sizeof buf, "%.*f", digits, v);
         return std::string(buf);
     };
-    o << "floodgate-bench: " << r.at("scenario").as_string().c_str() << "  (" << r.at("started_at").as_string().c_str()
-      << ", " << num("duration_s", 1) << " s)\n"
+    const json::value* target = r.if_contains("target");
+    o << "floodgate-bench: " << r.at("scenario").as_string().c_str() << " against "
+      << (target && target->is_string() ? target->as_string().c_str() : "floodgate") << "  ("
+      << r.at("started_at").as_string().c_str() << ", " << num("duration_s", 1) << " s)\n"
       << "  scale: " << r.at("scale").as_string().c_str() << "\n\n"
       << "people        arrived " << num("people.arrived") << " (" << num("people.with_several_devices")
       << " with several devices), admitted " << num("people.admitted") << " (" << num("people.admitted_at_once")
       << " at once), abandoned " << num("people.abandoned") << ", lost place " << num("people.lost_place")
-      << ", not admitted by the end " << num("people.not_admitted_by_end") << "\n"
+      << ", not admitted by the end " << num("people.not_admitted_by_end") << " (got in: "
+      << num("people.got_in_share", 3) << ")\n"
+      << "refused       " << num("refusals.total") << " times, " << num("refusals.people_refused")
+      << " people at least once; per person mean " << num("refusals.per_person_mean", 2) << ", p90 "
+      << num("refusals.p90", 1) << ", max " << num("refusals.max") << "\n"
       << "arrivals/s    mean " << num("arrivals_per_s.mean", 1) << ", peak 1 s " << num("arrivals_per_s.peak_1s")
       << "; tickets issued " << num("tickets_issued.bench") << " (gateway " << num("tickets_issued.gateway") << ")\n"
       << "admitted/s    rate " << num("config.rate", 1) << " (+burst " << num("config.burst") << "): mean "
@@ -369,7 +398,8 @@ std::string summary_text(const json::object& r) {
       << num("admitted_per_s.gateway_called_max", 1) << "\n"
       << "site          capacity " << num("upstream.capacity") << " in flight: peak " << num("upstream.peak_in_flight")
       << ", seconds over capacity " << num("upstream.seconds_over_capacity") << " of "
-      << num("upstream.seconds_sampled") << "; requests/s peak " << num("upstream.requests_per_s_peak") << " (at capacity "
+      << num("upstream.seconds_sampled") << "; requests/s peak " << num("upstream.requests_per_s_peak") << ", mean "
+      << num("upstream.requests_per_s_mean", 1) << " (at capacity "
       << num("upstream.throughput_at_capacity_per_s") << "), rejected " << num("upstream.rejected_over_hard_limit")
       << "\n"
       << "wait          p50 " << num("wait_s.p50", 1) << " s, p90 " << num("wait_s.p90", 1) << " s, p99 "

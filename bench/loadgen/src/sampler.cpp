@@ -111,7 +111,19 @@ net::awaitable<sample> sampler::sample_once() {
     s.t_s = now_s();
     const double dt = s.t_s - last_t_;
     if (t_.gateway_pid > 0) {
-        const proc_reading g = read_proc(std::to_string(t_.gateway_pid));
+        // The process and its children (nginx's master does no work; its workers do).
+        proc_reading g = read_proc(std::to_string(t_.gateway_pid));
+        if (g.ok) {
+            const std::string pid = std::to_string(t_.gateway_pid);
+            std::ifstream children("/proc/" + pid + "/task/" + pid + "/children");
+            std::string child;
+            while (children >> child) {
+                const proc_reading c = read_proc(child);
+                if (!c.ok) continue;
+                g.cpu_s += c.cpu_s;
+                g.rss_bytes += c.rss_bytes;
+            }
+        }
         if (g.ok) {
             s.gateway_rss_bytes = g.rss_bytes;
             if (last_gateway_.ok && dt > 0) s.gateway_cpu_percent = (g.cpu_s - last_gateway_.cpu_s) / dt * 100;

@@ -268,7 +268,7 @@ void read_request(reader& r, const YAML::Node& n, booking_request& out) {
 
 void read_people(reader& r, const YAML::Node& n, people_settings& p) {
     if (!r.map(n, "people", {"arrivals", "process", "booking", "release_share", "abandon", "devices",
-                             "ticket_header_share"}))
+                             "ticket_header_share", "refresh"}))
         return;
     const YAML::Node arr = n["arrivals"];
     if (!arr || !arr.IsSequence() || arr.size() == 0) {
@@ -351,6 +351,9 @@ void read_people(reader& r, const YAML::Node& n, people_settings& p) {
         r.range(d["spread"], "people.devices.spread", true, 0, p.device_spread_s);
     }
     r.share(n["ticket_header_share"], "people.ticket_header_share", p.ticket_header_share);
+    r.range(n["refresh"], "people.refresh", true, 0, p.refresh_s);
+    if (!r.failed() && n["refresh"] && p.refresh_s.hi <= 0)
+        r.fail(n["refresh"], "people.refresh", "expected a time above 0 such as 1s..5s");
 }
 
 void read_bench(reader& r, const YAML::Node& n, bench_settings& b) {

@@ -120,6 +120,14 @@ std::uint64_t fifo_inversions(const std::vector<observed_admission>& in_join_ord
     return merge_fifo(by_lo, by_hi, tmp, 0, in_join_order.size());
 }
 
+std::optional<double> next_refresh_s(double refused_at_s, const value_range& delay, double u01,
+                                     double give_up_s) {
+    const double hi = std::max(delay.lo, delay.hi);
+    const double at = refused_at_s + delay.lo + (hi - delay.lo) * std::clamp(u01, 0.0, 1.0);
+    if (at >= give_up_s) return std::nullopt;
+    return at;
+}
+
 arrival_schedule::arrival_schedule(std::vector<arrival_segment> segments, arrival_process process,
                                    std::uint64_t seed)
     : segments_(std::move(segments)), process_(process), rng_(seed) {}

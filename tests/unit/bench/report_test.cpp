@@ -77,3 +77,75 @@ TEST_CASE("the report gives wait and ETA error percentiles", "[report]") {
     CHECK(!timeline_tsv(small_run()).empty());
     CHECK(gnuplot_script(small_run()).find("charts.svg") != std::string::npos);
 }
+
+namespace {
+
+// Five people in front of a plain limiter (nginx-limit): no tickets, refusals instead of a
+// place in line. 0 is let in at once; 1 and 2 are refused and get in later, 2 (the later
+// arrival) before 1 is refused for the last time; 3 gives up after two refusals; 4 is still
+// refreshing at the end.
+run_record limiter_run() {
+    run_record rec = small_run();
+    rec.target = "nginx-limit";
+    rec.people.clear();
+    auto add = [&](double arrived, std::uint32_t refusals, double last_refused, double in) {
+        person_record p;
+        p.seq = rec.people.size();
+        p.has_seq = true;
+        p.arrived_s = arrived;
+        p.joined_s = arrived;
+        p.refusals = refusals;
+        p.last_waiting_s = last_refused;
+        p.admitted_s = in;
+        p.at_once = in >= 0 && refusals == 0;
+        rec.people.push_back(p);
+    };
+    add(0.0, 0, -1, 0.05);
+    add(0.1, 3, 4.0, 6.0);
+    add(0.2, 1, 0.2, 2.0);
+    add(0.3, 2, 3.0, -1);
+    rec.people.back().abandoned = true;
+    add(0.4, 5, 4.5, -1);
+    rec.refusals_by_kind["limit_req_429"] = 10;
+    rec.refusals_by_kind["limit_conn_503"] = 1;
+    return rec;
+}
+
+}  // namespace
+
+TEST_CASE("a run against a plain limiter reports refusals and who got in out of arrival order", "[report][limit]") {
+    auto r = build_report(limiter_run());
+    CHECK(r["target"].as_string() == "nginx-limit");
+    auto& people = r["people"].as_object();
+    CHECK(people["arrived"].as_uint64() == 5);
+    CHECK(people["admitted"].as_uint64() == 3);
+    CHECK(people["admitted_at_once"].as_uint64() == 1);
+    CHECK(people["abandoned"].as_uint64() == 1);
+    CHECK(people["not_admitted_by_end"].as_uint64() == 1);
+    CHECK(people["got_in_share"].as_double() == Approx(0.6));
+    auto& ref = r["refusals"].as_object();
+    CHECK(ref["total"].as_uint64() == 11);
+    CHECK(ref["people_refused"].as_uint64() == 4);
+    CHECK(ref["per_person_mean"].as_double() == Approx(2.2));
+    CHECK(ref["p50"].as_double() == Approx(2));
+    CHECK(ref["max"].as_double() == Approx(5));
+    CHECK(ref["by_kind"].as_object()["limit_req_429"].as_uint64() == 10);
+    // 1 and 2 waited and got in; 2 arrived later and was in (2.0 s) before 1 was last refused
+    // (4.0 s): one certain inversion, and their order of getting in is reversed.
+    auto& fifo = r["fifo"].as_object();
+    CHECK(fifo["people_compared"].as_uint64() == 2);
+    CHECK(fifo["inversions"].as_uint64() == 1);
+    CHECK(fifo["pass_order_kendall_tau"].as_uint64() == 1);
+    CHECK(r["goals"].as_object()["no_fifo_inversions"].as_bool() == false);
+    const std::string text = summary_text(r);
+    CHECK(text.find("against nginx-limit") != std::string::npos);
+    CHECK(text.find("refused       11 times, 4 people at least once") != std::string::npos);
+}
+
+TEST_CASE("a waiting-room run refuses nobody who gets a place in line", "[report][limit]") {
+    auto r = build_report(small_run());
+    CHECK(r["target"].as_string() == "floodgate");
+    CHECK(r["refusals"].as_object()["total"].as_uint64() == 0);
+    CHECK(r["refusals"].as_object()["people_refused"].as_uint64() == 0);
+    CHECK(r["people"].as_object()["got_in_share"].as_double() == Approx(1.0));
+}

@@ -129,6 +129,19 @@ TEST_CASE("scenarios that cannot run are refused with the reason", "[scenario]")
     CHECK(error_of(s + "site: {capacity: 10, hard_limit: 5}\n").find("at least site.capacity") != std::string::npos);
 }
 
+TEST_CASE("refused people reload after 1 to 5 seconds unless the scenario says otherwise", "[scenario][refresh]") {
+    auto s = parse_scenario(minimal, "s.yaml");
+    REQUIRE(s.ok());
+    CHECK(s->people.refresh_s == value_range{1, 5});
+    s = parse_scenario(std::string(minimal) + "  refresh: 500ms..2s\n", "s.yaml");
+    REQUIRE(s.ok());
+    CHECK(s->people.refresh_s == value_range{0.5, 2});
+    CHECK(error_of(std::string(minimal) + "  refresh: 5s..1s\n").find("people.refresh: expected a duration") !=
+          std::string::npos);
+    CHECK(error_of(std::string(minimal) + "  refresh: 0s\n").find("people.refresh: expected a time above 0") !=
+          std::string::npos);
+}
+
 TEST_CASE("durations take the gateway's units", "[scenario]") {
     CHECK(parse_seconds("250ms") == 0.25);
     CHECK(parse_seconds("5s") == 5);

@@ -140,3 +140,51 @@ TEST_CASE("Poisson arrivals are reproducible from the seed and near the expected
     CHECK(a != c);
     CHECK(double(a.size()) == Approx(5000).margin(300));  // about 4 standard deviations
 }
+
+TEST_CASE("a refused person reloads within the refresh range until their patience ends", "[stats][refresh]") {
+    const value_range delay{1, 5};
+    CHECK(*next_refresh_s(10, delay, 0.0, 1e18) == Approx(11));
+    CHECK(*next_refresh_s(10, delay, 0.5, 1e18) == Approx(13));
+    CHECK(*next_refresh_s(10, delay, 0.999, 1e18) == Approx(14.996));
+    // A fixed delay is exactly that delay, whatever the draw.
+    CHECK(*next_refresh_s(2, {3, 3}, 0.7, 1e18) == Approx(5));
+    // Out of patience: the next reload would come at or after the moment the person gives up.
+    CHECK_FALSE(next_refresh_s(10, delay, 0.5, 12.5).has_value());
+    CHECK_FALSE(next_refresh_s(10, delay, 0.5, 13).has_value());
+    CHECK(next_refresh_s(10, delay, 0.5, 13.01).has_value());
+    // Over many draws: every reload inside the range, and the range covered evenly.
+    std::mt19937_64 rng(3);
+    std::uniform_real_distribution<double> u01(0, 1);
+    double sum = 0, lo = 1e9, hi = 0;
+    const int n = 20'000;
+    for (int i = 0; i < n; ++i) {
+        const double d = *next_refresh_s(100, delay, u01(rng), 1e18) - 100;
+        sum += d;
+        lo = std::min(lo, d);
+        hi = std::max(hi, d);
+    }
+    CHECK(lo >= 1);
+    CHECK(hi <= 5);
+    CHECK(lo < 1.01);
+    CHECK(hi > 4.99);
+    CHECK(sum / n == Approx(3).margin(0.05));
+}
+
+TEST_CASE("a person who keeps being refused leaves after their patience, never before", "[stats][refresh]") {
+    // Arrived at 0 with 20 s of patience: reloads go out until one would fall past 20 s.
+    std::mt19937_64 rng(9);
+    std::uniform_real_distribution<double> u01(0, 1);
+    for (int person = 0; person < 200; ++person) {
+        double t = 0;
+        int reloads = 0;
+        while (auto next = next_refresh_s(t, {1, 5}, u01(rng), 20)) {
+            CHECK(*next > t);
+            CHECK(*next < 20);
+            t = *next;
+            ++reloads;
+        }
+        CHECK(t >= 20 - 5);  // gave up only when the next reload could have fallen past 20 s
+        CHECK(reloads >= 3);
+        CHECK(reloads <= 19);
+    }
+}

@@ -9,6 +9,11 @@
 // The one thing not to get wrong: every number here is measured from outside
 // the gateway (what people and the demo site saw), except the rows marked
 // gateway_* which come from its admin API and /proc.
+//
+// The same record describes a run against nginx's limit_req/limit_conn
+// (target "nginx-limit"): there is no ticket, a person's place in the join
+// order is their arrival, "waiting" means refused and about to refresh, and
+// "admitted" means the first page came back with 200.
 #pragma once
 
 #include <boost/json.hpp>
@@ -36,6 +41,8 @@ struct person_record {
     bool abandoned = false;      // stopped polling on purpose
     bool lost_place = false;     // the gateway said "expired" while the person still waited
     std::uint8_t devices = 1;
+    std::uint32_t refusals = 0;  // answers that refused the person (429, 503, full, ...) instead of a
+                                 // page or a place in line, over all their devices
 };
 
 // One row per second of the run, sampled by the bench.
@@ -60,6 +67,7 @@ struct sample {
 
 struct run_record {
     scenario sc;
+    std::string target = "floodgate";  // floodgate | nginx-limit (see floodgate-bench --help)
     std::string started_at;  // ISO 8601, UTC
     double arrivals_end_s = 0;
     double ended_s = 0;
@@ -67,6 +75,7 @@ struct run_record {
     event_counter arrivals, tickets, admitted, polls, booking, errors;
     std::map<std::string, std::uint64_t> errors_by_kind;  // something went wrong
     std::map<std::string, std::uint64_t> outcomes;        // expected events worth counting
+    std::map<std::string, std::uint64_t> refusals_by_kind;  // what refused people saw (limit_req_429, ...)
     std::uint64_t position_increases = 0;
     std::uint64_t joins = 0, releases = 0, double_admissions = 0;
     std::vector<double> poll_lag_ms;   // a poll's send time after the time the server asked for

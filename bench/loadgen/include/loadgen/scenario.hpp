@@ -83,6 +83,8 @@ struct people_settings {
     value_range devices{2, 2};          // how many devices such a person uses
     value_range device_spread_s{0, 2};  // later devices arrive this long after the first
     double ticket_header_share = 0.0;   // send the ticket as Floodgate-Ticket, not as a cookie
+    value_range refresh_s{1, 5};        // refused outright (no waiting room: --target nginx-limit),
+                                        // a person refreshes the page after this long
 };
 
 struct bench_settings {

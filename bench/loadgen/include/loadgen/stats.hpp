@@ -72,6 +72,15 @@ struct observed_admission {
 // everyone this is kendall_tau_distance of the admission times.
 std::uint64_t fifo_inversions(const std::vector<observed_admission>& in_join_order);
 
+// When a person refused outright (a 429 or 503 instead of the page, and no place in line:
+// --target nginx-limit) asks again, as someone pressing reload: at refused_at_s plus a delay
+// drawn uniformly from `delay` (u01 is a uniform draw in [0, 1)); nullopt when that would be at
+// or after give_up_s, the end of the person's patience, so they leave instead.
+//
+//   next_refresh_s(10, {1, 5}, 0.5, 1e18) == 13
+//   next_refresh_s(10, {1, 5}, 0.5, 12.5) == nullopt
+std::optional<double> next_refresh_s(double refused_at_s, const value_range& delay, double u01, double give_up_s);
+
 // Arrival times for a scenario's segments: even spacing, or a Poisson process
 // whose rate follows the segments (ramps included), from a seeded generator.
 class arrival_schedule {
