@@ -44,6 +44,8 @@ set -euo pipefail
 
 repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$repo_root"
+# shellcheck source=bench/lib.sh
+. bench/lib.sh
 
 # The invocation, with the settings given in the environment, for the report.
 command_line="bench/proxy_compare.sh"
@@ -111,10 +113,6 @@ pinned() {
   local cpus="$1"
   shift
   if [ "$PIN" = 1 ]; then taskset -c "$cpus" "$@"; else "$@"; fi
-}
-
-free_port() {
-  python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'
 }
 
 # Starts "$@" in the background on CPU list $1, logging to $work_dir/$2.log; sets $started_pid.
@@ -275,8 +273,8 @@ target_nginx() {
   port=$(free_port)
   mkdir -p "$work_dir/nginx"
   fill_template bench/peers/nginx.conf.in "$port" "$backend_port" "" nginx >"$work_dir/nginx/nginx.conf"
-  start_server "$SERVER_CPUS" nginx nginx -c "$work_dir/nginx/nginx.conf" -p "$work_dir/nginx" \
-    -e "$work_dir/nginx/error.log" -g 'daemon off;'
+  nginx_argv "$work_dir/nginx"
+  start_server "$SERVER_CPUS" nginx "${nginx_cmd[@]}"
   measure_proxy nginx "$started_pid" "$port"
 }
 
@@ -354,8 +352,8 @@ target_nginx_return() {
   port=$(free_port)
   mkdir -p "$work_dir/nginx_return"
   fill_template bench/peers/nginx-return.conf.in "$port" 0 "" nginx_return >"$work_dir/nginx_return/nginx.conf"
-  start_server "$SERVER_CPUS" nginx_return nginx -c "$work_dir/nginx_return/nginx.conf" \
-    -p "$work_dir/nginx_return" -e "$work_dir/nginx_return/error.log" -g 'daemon off;'
+  nginx_argv "$work_dir/nginx_return"
+  start_server "$SERVER_CPUS" nginx_return "${nginx_cmd[@]}"
   measure_proxy nginx_return "$started_pid" "$port"
 }
 # ---------------------------------------------------------------------------------------

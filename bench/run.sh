@@ -67,17 +67,10 @@ trap 'echo "run.sh: interrupted" >&2; exit 130' INT TERM
 # Each process gets many connections; raise the open-file limit as far as allowed.
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 
-# wait_for FILE PID WHAT: until FILE exists (10 s), or fail if PID died.
-wait_for() {
-  local i
-  for i in $(seq 100); do
-    [ -s "$1" ] && return 0
-    kill -0 "$2" 2>/dev/null || { echo "run.sh: $3 exited; its log:" >&2; tail -20 "$4" >&2; exit 1; }
-    sleep 0.1
-  done
-  echo "run.sh: $3 did not start within 10 s" >&2
-  exit 1
-}
+# shellcheck source=bench/lib.sh
+. "$root/bench/lib.sh"
+# wait_for FILE PID WHAT LOG: until FILE exists (10 s), or stop if PID died.
+wait_for() { wait_for_file "$@" || { echo "run.sh: $3 did not start" >&2; exit 1; }; }
 
 {
   echo "date: $(date -u +%Y-%m-%dT%H:%M:%SZ)"
