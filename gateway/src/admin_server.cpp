@@ -460,6 +460,14 @@ response admin_server::handle(const request& req, request_context& ctx) {
         if (!read) return error(http::status::method_not_allowed, "method_not_allowed", "use GET");
         if (path == "/readyz" && backend_.stopping())
             return make(http::status::service_unavailable, "shutting down\n", "text/plain; charset=utf-8");
+        if (path == "/readyz") {
+            // A shared room out of step with the store: its store_failure mode applies here.
+            for (const auto& r : backend_.rooms().list())
+                if (!r->store_available())
+                    return make(http::status::service_unavailable,
+                                "shared store unreachable (room " + r->name() + ")\n",
+                                "text/plain; charset=utf-8");
+        }
         return make(http::status::ok, path == "/healthz" ? "ok\n" : "ready\n", "text/plain; charset=utf-8");
     }
     if (path == "/" || path == "/dashboard") {

@@ -500,6 +500,43 @@ std::vector<MetricFamily> metrics_hub::impl::collect(const generation& gen, room
         out.push_back(std::move(*f));
 
     {
+        auto f = family("floodgate_node_info", "This gateway node's id (always 1)", MetricType::Gauge);
+        add_value(f, {label("node", effective_node_id(*gen.cfg))}, 1);
+        out.push_back(std::move(f));
+    }
+    // The shared store (store: redis://...), when there is one.
+    if (const auto& conn = registry_rooms.store().conn) {
+        const auto st = conn->status();
+        auto up = family("floodgate_store_up",
+                         "1 while the connection to the shared store (Redis) is up", MetricType::Gauge);
+        add_value(up, {}, st.st == tokenstore::redis::redis_connection::state::connected ? 1 : 0);
+        out.push_back(std::move(up));
+        auto failures = family("floodgate_store_failures_total",
+                               "Lost connections and failed connection attempts to the shared store",
+                               MetricType::Counter);
+        add_value(failures, {}, static_cast<double>(st.failures));
+        out.push_back(std::move(failures));
+        auto timeouts = family("floodgate_store_timeouts_total",
+                               "Shared-store commands not answered within the command timeout",
+                               MetricType::Counter);
+        add_value(timeouts, {}, static_cast<double>(st.timeouts));
+        out.push_back(std::move(timeouts));
+        auto synced = family("floodgate_room_store_synced",
+                             "1 while the room is in step with the shared store (0: store_failure applies)",
+                             MetricType::Gauge);
+        auto calling = family("floodgate_room_calling",
+                              "1 on the node that holds the room's cursor lease and calls people",
+                              MetricType::Gauge);
+        for (const auto& r : runtimes) {
+            if (!r->shared()) continue;
+            add_value(synced, {label("room", r->name())}, r->store_available() ? 1 : 0);
+            add_value(calling, {label("room", r->name())}, r->wr().admission().calling() ? 1 : 0);
+        }
+        out.push_back(std::move(synced));
+        out.push_back(std::move(calling));
+    }
+
+    {
         auto f = family("floodgate_wait_seconds", "Time in line, from the ticket to the pass",
                         MetricType::Histogram);
         const room_sum none{};

@@ -141,6 +141,7 @@ struct status_view {
 std::string_view room_light(const room_binding& room) {
     const auto mode = room.cfg->mode;
     if (mode == room_mode::paused || mode == room_mode::closed) return "red";
+    if (room.rt->store_failing()) return "red";
     const auto st = room.rt->wr().snapshot();
     if (st.waiting == 0) return "green";
     const double rate = room.rt->call_rate();
@@ -160,11 +161,14 @@ std::uint64_t poll_interval_ms(double eta_s, std::uint64_t ahead) {
 
 status_view waiting_status(const room_binding& room, std::uint64_t ahead) {
     status_view s;
-    s.state = room.cfg->mode == room_mode::paused ? "paused" : "waiting";
+    // The shared store unreachable in hold mode: nobody is called until it is back.
+    const bool paused = room.cfg->mode == room_mode::paused ||
+                        room.rt->store_failing() == store_failure_mode::hold;
+    s.state = paused ? "paused" : "waiting";
     s.ahead = ahead;
     s.position = ahead + 1;
     const double rate = room.rt->call_rate();
-    if (rate > 0 && room.cfg->mode != room_mode::paused)
+    if (rate > 0 && !paused)
         s.eta_s = std::ceil(static_cast<double>(s.position) / rate);
     s.poll_after_ms = poll_interval_ms(s.eta_s, ahead);
     s.light = room_light(room);
@@ -491,12 +495,36 @@ http::response<http::string_body> full_response(const request_view& v, bool api)
     return res;
 }
 
+// No place in line can be given right now: the shared store is unreachable. In hold mode the
+// person hears the line is paused, in fail_closed mode that it is closed; both say when to retry.
+http::response<http::string_body> unavailable_response(const request_view& v, bool api) {
+    const bool hold = v.room.rt->store_failing().value_or(store_failure_mode::hold) == store_failure_mode::hold;
+    status_view s;
+    s.state = hold ? "paused" : "closed";
+    s.light = "red";
+    s.poll_after_ms = 5000;
+    http::response<http::string_body> res;
+    if (api) {
+        res = json_response(http::status::service_unavailable, status_json(v.room, s));
+    } else {
+        const std::string_view lang = choose_language(v.req[http::field::accept_language], v.room.cfg->default_language);
+        const bool k = lang == "ko";
+        res = make_response(http::status::service_unavailable, "text/html; charset=utf-8",
+                            simple_page(lang, k ? "잠시 대기열 발급이 멈췄습니다" : "The line is paused for a moment",
+                                        k ? "잠시 후 다시 시도하세요. 이 페이지는 5초 뒤에 다시 시도합니다."
+                                          : "Please try again in a few seconds; this page retries by itself."));
+        res.set("Refresh", "5");
+    }
+    res.set(http::field::retry_after, "5");
+    return res;
+}
+
 // Joins the line (or is admitted at once). Fills in the result for a new person.
 void join(const request_view& v, std::string_view return_to, bool api, gate_result& out) {
     const room_binding& room = v.room;
     const auto mode = room.cfg->mode;
     const bool direct = mode == room_mode::automatic;
-    auto j = room.rt->wr().join(v.now, v.identity(), direct);
+    auto j = room.rt->join(v.now, v.identity(), direct);
     switch (j.outcome) {
         case ts::waiting_room::join_outcome::admitted: {
             room.rt->direct_admissions.fetch_add(1, std::memory_order_relaxed);
@@ -524,6 +552,10 @@ void join(const request_view& v, std::string_view return_to, bool api, gate_resu
             return;
         case ts::waiting_room::join_outcome::full:
             out.response = full_response(v, api);
+            out.outcome = request_outcome::rejected;
+            return;
+        case ts::waiting_room::join_outcome::unavailable:
+            out.response = unavailable_response(v, api);
             out.outcome = request_outcome::rejected;
             return;
     }
@@ -556,7 +588,7 @@ gate_result gate_request(const generation& gen, const room_binding& room, const 
     // A valid pass whose slot is still held: straight through.
     if (auto pass = v.verify("pass", ts::token_type::pass)) {
         const ts::lease l{pass->slot, pass->slot_gen};
-        if (room.rt->wr().touch(l, v.now)) {
+        if (room.rt->touch(l, v.now)) {
             out.proceed = true;
             out.lease = l;
             return out;
@@ -567,9 +599,14 @@ gate_result gate_request(const generation& gen, const room_binding& room, const 
         out.outcome = request_outcome::rejected;
         return out;
     }
+    // The shared store unreachable and store_failure: fail_open: the room does not gate.
+    if (room.rt->store_failing() == store_failure_mode::fail_open) {
+        out.proceed = true;
+        return out;
+    }
     // A place in line already: poll it; a call is claimed here too.
     if (auto ticket = v.verify("ticket", ts::token_type::ticket)) {
-        auto p = room.rt->wr().poll(ticket->seq, v.now, v.identity());
+        auto p = room.rt->poll(ticket->seq, v.now, v.identity());
         if (p.pass) {
             const std::string pass = mint_pass(v, ticket->seq, *p.pass);
             v.count_wait(*ticket);
@@ -593,7 +630,7 @@ gate_result gate_request(const generation& gen, const room_binding& room, const 
 }
 
 std::string release_by_upstream(const room_binding& room, ts::lease lease, bool tls) {
-    room.rt->wr().release(lease, ts::release_reason::upstream);
+    room.rt->release(lease, ts::release_reason::upstream);
     return set_cookie(cookie_name("pass", room), "", 0, room.cfg->secure_cookies.value_or(tls));
 }
 
@@ -640,7 +677,7 @@ http::response<http::string_body> serve_public(const generation& gen, const http
     if (action == "status") {
         if (!get) return error(http::status::method_not_allowed, "use GET");
         if (auto pass = v.verify("pass", ts::token_type::pass);
-            pass && room->rt->wr().touch({pass->slot, pass->slot_gen}, v.now)) {
+            pass && room->rt->touch({pass->slot, pass->slot_gen}, v.now)) {
             status_view s{.state = "admitted", .poll_after_ms = 20000, .light = room_light(*room)};
             return json_response(http::status::ok, status_json(*room, s));
         }
@@ -649,7 +686,7 @@ http::response<http::string_body> serve_public(const generation& gen, const http
             if (room->cfg->mode == room_mode::closed) return closed_response(v, true);
             return error(http::status::not_found, "no ticket for this room: join first");
         }
-        auto p = room->rt->wr().poll(ticket->seq, v.now, v.identity());
+        auto p = room->rt->poll(ticket->seq, v.now, v.identity());
         if (p.pass) {
             const std::string pass = mint_pass(v, ticket->seq, *p.pass);
             v.count_wait(*ticket);
@@ -669,7 +706,7 @@ http::response<http::string_body> serve_public(const generation& gen, const http
         if (!post) return error(http::status::method_not_allowed, "use POST");
         if (room->cfg->mode == room_mode::closed) return closed_response(v, true);
         if (auto ticket = v.verify("ticket", ts::token_type::ticket)) {
-            auto p = room->rt->wr().poll(ticket->seq, v.now, v.identity());
+            auto p = room->rt->poll(ticket->seq, v.now, v.identity());
             if (!p.pass && (p.st == ts::ring::state::waiting || p.st == ts::ring::state::called))
                 return json_response(http::status::ok, status_json(*room, waiting_status(*room, p.ahead),
                                                                    v.token("ticket", ticket_header)));
@@ -705,7 +742,7 @@ http::response<http::string_body> serve_public(const generation& gen, const http
         if (!post) return error(http::status::method_not_allowed, "use POST");
         bool released = false;
         if (auto pass = v.verify("pass", ts::token_type::pass))
-            released = room->rt->wr().release({pass->slot, pass->slot_gen}, ts::release_reason::explicit_);
+            released = room->rt->release({pass->slot, pass->slot_gen}, ts::release_reason::explicit_);
         auto res = json_response(http::status::ok, released ? "{\"released\":true}\n" : "{\"released\":false}\n");
         res.insert(http::field::set_cookie, set_cookie(cookie_name("pass", *room), "", 0, v.secure()));
         return res;

@@ -7,6 +7,8 @@
 #include <cstdio>
 #include <cstring>
 
+#include <unistd.h>
+
 #include "tokenstore/token.hpp"
 
 namespace floodgate {
@@ -24,21 +26,37 @@ tokenstore::room_policy policy_of(const room_config& cfg) {
     return p;
 }
 
+std::string effective_node_id(const config& cfg) {
+    if (!cfg.node_id.empty()) return cfg.node_id;
+    char host[256] = {};
+    if (::gethostname(host, sizeof host - 1) != 0) std::strcpy(host, "node");
+    return std::string(host) + ":" + std::to_string(::getpid());
+}
+
 room_runtime::room_runtime(std::string name, std::unique_ptr<tokenstore::journal> journal,
+                           std::shared_ptr<shared_room> shared,
                            std::unique_ptr<tokenstore::waiting_room> wr, double rate)
     : name_(std::move(name)),
       id_(tokenstore::room_id(name_)),
       journal_(std::move(journal)),
+      shared_(std::move(shared)),
       wr_(std::move(wr)),
       call_rate_(rate) {}
 
 absl::StatusOr<std::shared_ptr<room_runtime>> room_runtime::create(const room_config& cfg, millis now,
-                                                                   const std::string& journal_dir) {
+                                                                   const std::string& journal_dir,
+                                                                   const shared_store* store) {
     tokenstore::waiting_room::options opts;
     opts.policy = policy_of(cfg);
     opts.queue.abandon_after = cfg.abandon_after.count();
     std::unique_ptr<tokenstore::journal> journal;
-    if (!journal_dir.empty()) {
+    std::shared_ptr<shared_room> shared;
+    if (store != nullptr && store->conn) {
+        shared = shared_room::create(store->conn, {.room = cfg.name,
+                                                   .node_id = store->node_id,
+                                                   .abandon_after = cfg.abandon_after.count()});
+        opts.seqs = shared.get();
+    } else if (!journal_dir.empty()) {
         auto j = tokenstore::journal::open({.dir = journal_dir});
         if (!j.ok()) return j.status();
         journal = std::move(*j);
@@ -66,7 +84,44 @@ absl::StatusOr<std::shared_ptr<room_runtime>> room_runtime::create(const room_co
                          static_cast<double>(now - rep.last_record_at) / 1000.0);
         }
     }
-    return std::shared_ptr<room_runtime>(new room_runtime(cfg.name, std::move(journal), std::move(*wr), cfg.rate));
+    if (shared) {
+        shared->attach(wr->get());
+        shared->start();
+    }
+    std::shared_ptr<room_runtime> rt(
+        new room_runtime(cfg.name, std::move(journal), std::move(shared), std::move(*wr), cfg.rate));
+    if (store != nullptr) rt->on_store_failure_ = store->on_failure;
+    return rt;
+}
+
+tokenstore::waiting_room::join_result room_runtime::join(millis now, std::string_view identity,
+                                                         bool allow_direct) {
+    // Several nodes: only the lease holder calls people, so nobody is admitted directly.
+    auto j = wr_->join(now, identity, allow_direct && !shared_);
+    if (shared_ && j.outcome == tokenstore::waiting_room::join_outcome::queued) shared_->saw(j.seq, now);
+    return j;
+}
+
+tokenstore::waiting_room::poll_result room_runtime::poll(std::uint64_t seq, millis now,
+                                                         std::string_view identity) {
+    auto p = wr_->poll(seq, now, identity);
+    if (shared_) {
+        if (p.st == tokenstore::ring::state::waiting) shared_->saw(seq, now);
+        if (p.pass) p.pass->slot = shared_->global_slot(p.pass->slot);
+    }
+    return p;
+}
+
+bool room_runtime::touch(tokenstore::lease l, millis now) {
+    return shared_ ? shared_->touch(l, now) : wr_->touch(l, now);
+}
+
+bool room_runtime::release(tokenstore::lease l, tokenstore::release_reason why) {
+    return shared_ ? shared_->release(l, why) : wr_->release(l, why);
+}
+
+void room_runtime::leave_shared() {
+    if (shared_) shared_->stop();
 }
 
 void room_runtime::close_journal(millis now) {
@@ -82,7 +137,10 @@ void room_runtime::apply(const room_config& cfg, millis now) {
 }
 
 millis room_runtime::tick(millis now) {
+    // A follower's calls are the cursor moving: they make its ETAs as the holder's do.
+    const std::uint64_t followed = shared_ ? shared_->before_tick(now) : 0;
     const auto report = wr_->tick(now);
+    if (shared_) shared_->after_tick(now);
     if (journal_ && !journal_closed_) {
         // Errors are logged (at most every 10 s) and serving goes on: a full disk must not
         // stop the queue, only its durability.
@@ -92,7 +150,7 @@ millis room_runtime::tick(millis now) {
         }
     }
     if (window_start_ == 0) window_start_ = now;
-    window_calls_ += report.called;
+    window_calls_ += report.called + followed;
     const millis span = now - window_start_;
     if (span >= 1000) {
         // Exponential smoothing with a time constant of about ten seconds.
@@ -107,7 +165,9 @@ millis room_runtime::tick(millis now) {
         window_start_ = now;
         window_calls_ = 0;
     }
-    return now + std::max<millis>(1, wr_->tick_interval());
+    // A shared room also follows the others: at least 20 times a second.
+    const millis interval = shared_ ? std::min<millis>(50, wr_->tick_interval()) : wr_->tick_interval();
+    return now + std::max<millis>(1, interval);
 }
 
 absl::StatusOr<std::shared_ptr<room_runtime>> room_registry::get_or_create(const room_config& cfg,
@@ -118,7 +178,8 @@ absl::StatusOr<std::shared_ptr<room_runtime>> room_registry::get_or_create(const
         it->second->apply(cfg, now);
         return it->second;
     }
-    auto r = room_runtime::create(cfg, now, state_dir_.empty() ? std::string() : state_dir_ + "/rooms/" + cfg.name);
+    auto r = room_runtime::create(cfg, now, state_dir_.empty() ? std::string() : state_dir_ + "/rooms/" + cfg.name,
+                                  store_.conn ? &store_ : nullptr);
     if (!r.ok()) return r.status();
     rooms_.emplace(cfg.name, *r);
     cv_.notify_all();
@@ -127,7 +188,11 @@ absl::StatusOr<std::shared_ptr<room_runtime>> room_registry::get_or_create(const
 
 void room_registry::remove(const std::string& name) {
     std::lock_guard lock(mu_);
-    if (rooms_.erase(name) == 0 || state_dir_.empty()) return;
+    auto it = rooms_.find(name);
+    if (it == rooms_.end()) return;
+    it->second->leave_shared();
+    rooms_.erase(it);
+    if (state_dir_.empty() || store_.conn) return;
     const std::string dir = state_dir_ + "/rooms/" + name;
     const std::string aside = state_dir_ + "/rooms/.deleted-" + name + "-" + std::to_string(tokenstore::wall_clock_ms());
     if (std::rename(dir.c_str(), aside.c_str()) != 0 && errno != ENOENT)
@@ -160,7 +225,10 @@ void room_registry::stop() {
     if (thread_.joinable()) thread_.join();
     std::lock_guard lock(mu_);
     const millis now = tokenstore::wall_clock_ms();
-    for (auto& [name, room] : rooms_) room->close_journal(now);
+    for (auto& [name, room] : rooms_) {
+        room->close_journal(now);
+        room->leave_shared();
+    }
 }
 
 // The admitter: ticks every room at the interval its policy asks for.

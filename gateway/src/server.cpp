@@ -1,5 +1,7 @@
 #include "server.hpp"
 
+#include "tokenstore/redis/redis_url.hpp"
+
 #include <spdlog/spdlog.h>
 #include <sys/socket.h>
 
@@ -196,6 +198,19 @@ absl::Status server::start(std::shared_ptr<const config> cfg) {
         if (!rt.ok()) return rt.status();
         runtime_ = std::move(*rt);
     }
+    if (cfg->shared_store()) {
+        auto url = tokenstore::redis::parse_redis_url(cfg->store);
+        if (!url.ok()) return absl::InvalidArgumentError("store: " + std::string(url.status().message()));
+        const std::string node = effective_node_id(*cfg);
+        // The node's id on every log line, so that merged logs of several nodes stay readable.
+        spdlog::default_logger()->set_pattern("%Y-%m-%dT%H:%M:%S.%e " + node + " %l %v");
+        // On the main thread's io_context: Redis I/O never runs on an I/O thread.
+        store_ = tokenstore::redis::redis_connection::create(main_ioc_.get_executor(), *url);
+        store_->start();
+        rooms_.set_shared_store({.conn = store_, .node_id = node, .on_failure = cfg->store_failure});
+        spdlog::info("rooms are shared through Redis at {}:{} db {} as node {}; store_failure: {}", url->host,
+                     url->port, url->db, node, to_string(cfg->store_failure));
+    }
     rooms_.start(cfg->state_dir);
     file_cfg_ = cfg;
     auto gen = build_effective(cfg);
@@ -278,6 +293,8 @@ net::awaitable<void> server::signal_loop() {
 
 net::awaitable<void> server::shutdown() {
     stopping_ = true;
+    // Hand every cursor lease over now: another node calls on without waiting for it to expire.
+    for (const auto& r : rooms_.list()) r->leave_shared();
     if (admin_) admin_->stop();
     for (auto& w : workers_) net::post(w->ioc(), [wp = w.get()] { wp->begin_shutdown(); });
     const auto deadline = steady_clock::now() + gen_->cfg->timeouts.shutdown_grace;
@@ -291,6 +308,12 @@ net::awaitable<void> server::shutdown() {
         }
         t.expires_after(std::chrono::milliseconds(20));
         co_await t.async_wait(use_nothrow);
+    }
+    if (store_) {
+        // Let the lease hand-over reach Redis before the main loop ends.
+        t.expires_after(std::chrono::milliseconds(50));
+        co_await t.async_wait(use_nothrow);
+        store_->stop();
     }
     main_ioc_.stop();
 }

@@ -58,9 +58,11 @@ private:
     net::awaitable<void> shutdown();
 
     server_options opts_;
+    // Before the store and the rooms: their Redis sockets and timers live on it.
+    net::io_context main_ioc_{1};
+    std::shared_ptr<tokenstore::redis::redis_connection> store_;  // store: redis://...
     room_registry rooms_;  // outlives every generation and worker
     std::shared_ptr<tokenstore::key_ring> keys_;
-    net::io_context main_ioc_{1};
     net::signal_set signals_{main_ioc_};
     access_log access_log_;
     std::unique_ptr<metrics_hub> metrics_;  // before workers_: they count into it

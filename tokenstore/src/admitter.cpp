@@ -47,15 +47,29 @@ admitter::tick_report admitter::tick(millis now) {
         next_expire_ = now + opts_.expire_every;
     }
 
-    if (!p.paused) {
-        const std::uint64_t queued = ring_.next_seq() - ring_.cursor();
-        const std::uint64_t want = std::min(opts_.max_calls_per_tick, queued);
+    const bool calling = calling_.load(std::memory_order_relaxed);
+    if (!p.paused && calling) {
+        const std::uint64_t cursor = ring_.cursor();
+        const std::uint64_t end =
+            std::min(ring_.next_seq(), std::max(cursor, walk_end_.load(std::memory_order_relaxed)));
+        const std::uint64_t want = std::min(opts_.max_calls_per_tick, end - cursor);
         if (want > 0) {
             // Reserve from both budgets first, walk, then return what the walk did not use:
             // direct admissions on other threads can never squeeze in between.
             const std::uint64_t by_rate = budget_.take(want, now);
-            const std::uint64_t n = slots_.reserve(by_rate);
-            const ring::advance_result a = ring_.advance(n, now);
+            std::uint64_t n = slots_.reserve(by_rate);
+            // Sessions on other nodes share max_active: give back what would exceed it.
+            if (const std::uint64_t others = elsewhere_.load(std::memory_order_relaxed);
+                others > 0 && p.concurrency_limited()) {
+                const std::uint64_t cap = p.max_active > others ? p.max_active - others : 0;
+                const std::uint64_t committed = slots_.committed();
+                if (committed > cap) {
+                    const std::uint64_t excess = std::min(n, committed - cap);
+                    slots_.unreserve(excess);
+                    n -= excess;
+                }
+            }
+            const ring::advance_result a = ring_.advance(n, now, end - cursor);
             slots_.unreserve(n - a.called);
             budget_.give_back(by_rate - a.called, now);
             r.called = a.called;
@@ -67,7 +81,7 @@ admitter::tick_report admitter::tick(millis now) {
     last_tick_ = now;
     const std::uint64_t sweep = std::max<std::uint64_t>(
         1'024, opts_.sweep_per_second * std::uint64_t(elapsed) / 1'000);
-    r.abandoned += ring_.sweep(sweep, now);
+    if (calling) r.abandoned += ring_.sweep(sweep, now);
     if (now >= next_index_) {
         ring_.publish_index();
         next_index_ = now + opts_.index_every;

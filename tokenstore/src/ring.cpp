@@ -186,6 +186,24 @@ std::optional<std::uint64_t> ring::join(millis now) noexcept {
     return seq;
 }
 
+bool ring::join_at(std::uint64_t seq, millis now) noexcept {
+    const std::uint64_t t = tail_.load(std::memory_order_acquire);
+    if (seq < t || seq - t >= join_limit_) return false;
+    std::uint64_t n = next_seq_.load(std::memory_order_relaxed);
+    while (n <= seq && !next_seq_.compare_exchange_weak(n, seq + 1, std::memory_order_acq_rel)) {
+    }
+    std::uint32_t expected = joining;
+    if (slot(seq).compare_exchange_strong(expected, stamp(now), std::memory_order_release,
+                                          std::memory_order_relaxed))
+        return true;
+    return expected < first_state;
+}
+
+void ring::see(std::uint64_t seq, millis now) noexcept {
+    if (seq < cursor_.load(std::memory_order_acquire)) return;
+    if (!heartbeat(seq, now)) join_at(seq, now);
+}
+
 bool ring::heartbeat(std::uint64_t seq, millis now) noexcept {
     if (seq >= next_seq_.load(std::memory_order_acquire)) return false;
     const std::uint32_t seen = stamp(now);
@@ -370,6 +388,81 @@ ring::advance_result ring::advance(std::uint64_t max_calls, millis now, std::uin
     }
     r.cursor = c;
     return r;
+}
+
+void ring::extend(std::uint64_t n) noexcept {
+    const std::uint64_t t = tail_.load(std::memory_order_acquire);
+    if (n <= t || n - t > join_limit_) return;
+    std::uint64_t cur = next_seq_.load(std::memory_order_relaxed);
+    while (cur < n && !next_seq_.compare_exchange_weak(cur, n, std::memory_order_acq_rel)) {
+    }
+}
+
+std::uint64_t ring::follow(std::uint64_t cursor, millis now) {
+    if (cursor <= a_cursor_) return 0;
+    extend(cursor);
+    const std::uint64_t n = next_seq_.load(std::memory_order_acquire);
+    if (cursor > n) cursor = n;  // does not fit: the ring is full of older tickets
+    std::uint64_t c = a_cursor_;
+    std::uint64_t calls = 0;
+    // Counted before the walk, as in advance(): a claim may land before the publish.
+    calls_pending_.fetch_add(cursor - c, std::memory_order_relaxed);
+    for (; c < cursor; ++c) {
+        auto s = slot(c);
+        std::uint32_t v = s.load(std::memory_order_relaxed);
+        for (;;) {
+            if (v == dead) {
+                ++a_dead_below_;
+                break;
+            }
+            if (v >= first_state) break;
+            if (s.compare_exchange_weak(v, called, std::memory_order_relaxed)) {
+                ++calls;
+                break;
+            }
+        }
+    }
+    calls_pending_.fetch_sub(cursor - a_cursor_ - calls, std::memory_order_relaxed);
+    a_cursor_ = cursor;
+    publish_cursor(cursor, a_dead_below_);
+    if (calls > 0) {
+        if (calls_.size() > processed_ && now - calls_.back().first_at < 100)
+            calls_.back() = {cursor, calls_.back().first_at, now};
+        else
+            calls_.push_back({cursor, now, now});
+    }
+    return calls;
+}
+
+bool ring::mark_abandoned(std::uint64_t seq) noexcept {
+    if (seq < a_cursor_) return false;
+    extend(seq + 1);
+    if (seq >= next_seq_.load(std::memory_order_acquire)) return false;
+    auto s = slot(seq);
+    std::uint32_t v = s.load(std::memory_order_relaxed);
+    while (v < first_state) {
+        if (s.compare_exchange_weak(v, dead, std::memory_order_relaxed)) {
+            mark_dead(seq);
+            return true;
+        }
+    }
+    return false;
+}
+
+std::uint64_t ring::settle_unseen(std::uint64_t from, std::uint64_t to) noexcept {
+    from = std::max(from, a_cursor_);
+    if (from >= to) return 0;
+    extend(to);
+    to = std::min(to, next_seq_.load(std::memory_order_acquire));
+    std::uint64_t marked = 0;
+    for (std::uint64_t seq = from; seq < to; ++seq) {
+        std::uint32_t v = joining;
+        if (slot(seq).compare_exchange_strong(v, dead, std::memory_order_relaxed)) {
+            mark_dead(seq);
+            ++marked;
+        }
+    }
+    return marked;
 }
 
 std::uint64_t ring::expire_calls(millis now, millis claim_window) {

@@ -7,11 +7,14 @@ namespace floodgate::tokenstore {
 waiting_room::waiting_room(const options& opts)
     : identity_ttl_(opts.identity_ttl),
       slots_({opts.policy.max_active, opts.policy.idle_timeout, opts.policy.session_ttl}),
-      observer_(opts.journal) {}
+      observer_(opts.journal),
+      seqs_(opts.seqs) {}
 
 absl::StatusOr<std::unique_ptr<waiting_room>> waiting_room::create(const options& opts,
                                                                    millis now) {
     if (auto s = validate(opts.policy); !s.ok()) return s;
+    if (opts.seqs != nullptr && opts.journal != nullptr)
+        return absl::InvalidArgumentError("a room with a shared seq source keeps no journal");
     ring::options q = opts.queue;
     q.abandon_after = opts.policy.abandon_after;
     if (opts.restore) {
@@ -24,7 +27,8 @@ absl::StatusOr<std::unique_ptr<waiting_room>> waiting_room::create(const options
         q.unconfirmed_from = st.next_seq;
         q.unconfirmed_grace = opts.restore->unconfirmed_grace;
     }
-    q.track_abandoned = q.track_abandoned || opts.journal != nullptr;
+    // A journal keeps the marks; a shared room sends them to the other nodes.
+    q.track_abandoned = q.track_abandoned || opts.journal != nullptr || opts.seqs != nullptr;
     auto r = ring::create(q, now);
     if (!r.ok()) return r.status();
     std::unique_ptr<waiting_room> room(new waiting_room(opts));
@@ -69,6 +73,18 @@ bool waiting_room::release(lease l, release_reason why) noexcept {
 
 waiting_room::join_result waiting_room::join_anonymous(millis now, bool allow_direct) {
     join_result r;
+    if (seqs_ != nullptr) {
+        const std::optional<std::uint64_t> seq = seqs_->take(now);
+        if (!seq) {
+            r.outcome = join_outcome::unavailable;
+            return r;
+        }
+        if (!ring_->join_at(*seq, now)) return r;
+        r.outcome = join_outcome::queued;
+        r.seq = *seq;
+        r.pos = ring_->locate(*seq);
+        return r;
+    }
     // Direct admission only with nobody waiting, so it never overtakes the queue.
     if (allow_direct && ring_->next_seq() == ring_->cursor() && !admitter_->paused()) {
         gcra& budget = admitter_->budget();
@@ -122,7 +138,8 @@ waiting_room::join_result waiting_room::join(millis now, std::string_view identi
             }
         }
         out = join_anonymous(now, allow_direct);
-        if (out.outcome == join_outcome::full) return std::nullopt;
+        if (out.outcome == join_outcome::full || out.outcome == join_outcome::unavailable)
+            return std::nullopt;
         return identity_map::entry{.seq = out.seq, .lease = out.pass ? pack(*out.pass) : 0};
     });
     return out;
@@ -130,7 +147,9 @@ waiting_room::join_result waiting_room::join(millis now, std::string_view identi
 
 waiting_room::poll_result waiting_room::poll(std::uint64_t seq, millis now,
                                              std::string_view identity) {
-    const ring::position pos = ring_->poll(seq, now);
+    // A ticket from another node may be new here: see() takes it in.
+    if (seqs_ != nullptr) ring_->see(seq, now);
+    const ring::position pos = seqs_ != nullptr ? ring_->locate(seq) : ring_->poll(seq, now);
     poll_result r{pos.st, pos.ahead, std::nullopt};
     if (pos.st != ring::state::called) return r;
     switch (ring_->claim(seq)) {

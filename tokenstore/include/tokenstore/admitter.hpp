@@ -71,6 +71,18 @@ public:
     // Lock-free, for the request path.
     bool paused() const noexcept { return paused_.load(std::memory_order_relaxed); }
 
+    // Shared queues (several gateway nodes, docs/redis.md). Any thread.
+    // calling false: this node does not hold the cursor lease; tick() keeps the housekeeping
+    // (no-shows, lease expiry, the index) but calls nobody and marks nothing abandoned.
+    void set_calling(bool on) noexcept { calling_.store(on, std::memory_order_relaxed); }
+    bool calling() const noexcept { return calling_.load(std::memory_order_relaxed); }
+    // The walk stops before this seq (tickets beyond it may not be known here yet).
+    void set_walk_end(std::uint64_t end) noexcept { walk_end_.store(end, std::memory_order_relaxed); }
+    // Sessions held on other nodes: they count against max_active here.
+    void set_active_elsewhere(std::uint64_t n) noexcept {
+        elsewhere_.store(n, std::memory_order_relaxed);
+    }
+
     // The rate budget, shared with direct admissions.
     gcra& budget() noexcept { return budget_; }
 
@@ -85,6 +97,9 @@ private:
     mutable mutex mu_;
     room_policy policy_ ABSL_GUARDED_BY(mu_);
     std::atomic<bool> paused_{false};
+    std::atomic<bool> calling_{true};
+    std::atomic<std::uint64_t> walk_end_{~std::uint64_t(0)};
+    std::atomic<std::uint64_t> elsewhere_{0};
     // Tick thread only.
     millis next_expire_ = 0;
     millis next_index_ = 0;

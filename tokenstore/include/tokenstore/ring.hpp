@@ -132,6 +132,18 @@ public:
     // The holder gave up its place. The ticket is abandoned by the next sweep or advance.
     bool leave(std::uint64_t seq) noexcept;
 
+    // ---- shared seqs (several gateway nodes numbering one queue; docs/redis.md) ------------
+    // In that mode seqs come from outside (ranges reserved in Redis), not from join(), and the
+    // ring mirrors the whole shared seq space: a slot this node never heard of stays "joining"
+    // (the walk must not pass it: see settle_unseen()).
+
+    // Takes the ticket `seq` handed out elsewhere (a range this node reserved): stamps it seen.
+    // False when it does not fit (capacity) or is not waiting any more.
+    bool join_at(std::uint64_t seq, millis now) noexcept;
+    // Someone holding `seq` was seen (a poll here, or a liveness bit from another node): stamps
+    // a slot never heard of, refreshes a waiting one; anything else is left alone.
+    void see(std::uint64_t seq, millis now) noexcept;
+
     std::uint64_t next_seq() const noexcept { return next_seq_.load(std::memory_order_acquire); }
     std::uint64_t cursor() const noexcept { return cursor_.load(std::memory_order_acquire); }
     std::uint64_t tail() const noexcept { return tail_.load(std::memory_order_acquire); }
@@ -170,6 +182,23 @@ public:
     void publish_index() noexcept;
 
     void set_abandon_after(millis abandon_after) noexcept;
+
+    // Shared seqs, the admitter thread only.
+    // Every seq below n was handed out somewhere: next_seq() becomes at least n.
+    void extend(std::uint64_t n) noexcept;
+    // The cursor moved elsewhere (the node holding the lease): every ticket below `cursor` that
+    // is not abandoned here becomes called, with a claim window from now. Never goes backwards.
+    // Returns the number called.
+    std::uint64_t follow(std::uint64_t cursor, millis now);
+    // The lease holder's verdict that `seq` was abandoned (or never handed out): marked here
+    // too, if it is still waiting or unheard of. True when newly marked.
+    bool mark_abandoned(std::uint64_t seq) noexcept;
+    // Tickets in [from, to) still unheard of are holes or long gone: marked abandoned (the walk
+    // may then pass them). Returns the number marked.
+    std::uint64_t settle_unseen(std::uint64_t from, std::uint64_t to) noexcept;
+    // The admitter's own cursor (what advance() and follow() moved), ahead of what readers see
+    // only between a walk and its publish.
+    std::uint64_t walk_cursor() const noexcept { return a_cursor_; }
 
     // What a journal keeps (the admitter thread only). Every call below settled() was claimed
     // or became a no-show; export_marks() appends the claimed tickets in [settled, cursor) and

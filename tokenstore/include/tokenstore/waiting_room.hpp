@@ -64,6 +64,18 @@ public:
         virtual void on_release(lease l) noexcept = 0;
     };
 
+    // Where seqs come from when several gateway nodes number one queue (docs/redis.md): ranges
+    // reserved ahead in Redis. With a source, every newcomer gets a ticket (no direct admission:
+    // only the node holding the cursor lease calls people), and polls for tickets handed out on
+    // other nodes are taken into this node's ring.
+    class seq_source {
+    public:
+        virtual ~seq_source() = default;
+        // The next seq for a newcomer, or nullopt when none can be had right now (the store is
+        // unreachable): any thread, never blocks.
+        virtual std::optional<std::uint64_t> take(millis now) = 0;
+    };
+
     // A room's state as a journal keeps it (snapshot_state()) and gives back (restore).
     struct durable_state {
         std::uint64_t next_seq = 0;  // every seq below was handed out (see restore_options)
@@ -97,6 +109,8 @@ public:
         // Not owned; must outlive the room. With an observer, joins only hand out seqs below a
         // limit it reserved.
         observer* journal = nullptr;
+        // Not owned; must outlive the room. Exclusive with journal.
+        seq_source* seqs = nullptr;
     };
 
     enum class join_outcome : std::uint8_t {
@@ -104,6 +118,7 @@ public:
         admitted,          // direct admission: pass holds the lease
         already_admitted,  // the identity holds an active pass on another device
         full,              // the ring is at capacity
+        unavailable,       // no seq could be had (seq_source: the shared store is unreachable)
     };
 
     struct join_result {
@@ -153,6 +168,7 @@ public:
     // The limit below which joins hand out seqs (max() without an observer).
     std::uint64_t seq_limit() const noexcept { return seq_limit_.load(std::memory_order_acquire); }
 
+    admitter& admission() noexcept { return *admitter_; }
     ring& queue() noexcept { return *ring_; }
     const ring& queue() const noexcept { return *ring_; }
     active_slots& slots() noexcept { return slots_; }
@@ -177,6 +193,7 @@ private:
     std::atomic<std::uint64_t> noshows_total_{0};
     millis next_purge_ = 0;  // tick thread only
     observer* const observer_;
+    seq_source* const seqs_;
     mutex reserve_mu_;  // one reserve_seqs() at a time
     std::atomic<std::uint64_t> seq_limit_{std::numeric_limits<std::uint64_t>::max()};
     std::atomic<std::uint64_t> reserve_margin_{1};  // tick() reserves this far ahead

@@ -1,5 +1,6 @@
 #include "tokenstore/redis/redis_room.hpp"
 
+#include <algorithm>
 #include <charconv>
 #include <utility>
 
@@ -249,11 +250,11 @@ void redis_room::mark_live(std::uint64_t seq, millis now) {
     mutex_lock lock(mu_);
     if (e != live_epoch_) {
         if (e < live_epoch_) return;  // a late caller; the newer epoch already counts it
-        // A new epoch: bits of the old one not flushed yet are dropped; each live ticket polls
-        // again within the new epoch and is recorded there.
+        // A new epoch: bits of the old one not flushed yet go out with the new epoch's (seen
+        // a moment ago is seen in this epoch too), so a join just before the boundary is never
+        // lost.
         live_epoch_ = e;
         seen_.clear();
-        unflushed_.clear();
     }
     if (seen_.insert(seq).second) unflushed_.push_back(seq);
 }
@@ -263,12 +264,9 @@ void redis_room::flush_liveness(millis now, std::function<void(error_code, std::
     std::int64_t e = 0;
     {
         mutex_lock lock(mu_);
-        if (live_epoch_ != epoch_of(now) || unflushed_.empty()) {
-            batch.clear();
-        } else {
-            batch.swap(unflushed_);
-        }
-        e = live_epoch_;
+        batch.swap(unflushed_);
+        // Bits recorded in an earlier epoch go into the current one: still seen recently.
+        e = std::max<std::int64_t>(live_epoch_, epoch_of(now));
     }
     if (batch.empty()) {
         net::post(conn_->strand(), [cb = std::move(cb)] { cb({}, 0); });

@@ -1,0 +1,169 @@
+// One room shared by several gateway nodes through Redis (store: redis://..., docs/redis.md).
+//
+// Every node keeps the room's whole queue in its own ring and answers polls from it; Redis
+// holds only what the nodes must agree on:
+//   - seq: each node numbers its newcomers from small ranges it reserves ahead (INCRBY) and
+//     uses for at most range_max_age, so every seq is handed out soon after it was reserved;
+//   - the cursor: exactly one node, the lease holder, walks the queue and calls people; it
+//     publishes the cursor, and before it the tickets it found abandoned (fg:{room}:dead, a list
+//     of packed seqs). The others follow: they read both every sync_interval and apply them, so
+//     every node gives a ticket the same place;
+//   - liveness: every node records the tickets it sees (joins, polls) in per-epoch bitmaps; the
+//     holder reads them for the part of the queue it may walk. A seq nobody has seen settle_delay
+//     after it was reserved is a hole (an unused range) or long gone: the holder marks it
+//     abandoned, which is what lets the walk pass it;
+//   - sessions: each node holds the passes it minted; a pass's slot carries the node's number,
+//     so another node forwards touches and releases to it (fg:{room}:fwd:<node>), and each node
+//     reports its active count, which the holder counts against max_active.
+//
+// Threads: take() and the request-path calls (saw(), touch(), release()) run on any I/O thread;
+// before_tick()/after_tick() on the admitter thread, around the room's tick; Redis callbacks on
+// the connection's strand, where they only fill the inbox the next tick drains.
+//
+// The one thing not to get wrong: the holder may walk only up to walk_end, the last seq whose
+// liveness it has read at least settle_delay after that seq was reserved. Beyond it a ticket
+// may exist that the holder has not heard of yet, and passing it would break the line's order.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
+#include "tokenstore/mutex.hpp"
+#include "tokenstore/redis/redis_connection.hpp"
+#include "tokenstore/redis/redis_room.hpp"
+#include "tokenstore/waiting_room.hpp"
+
+namespace floodgate {
+
+using tokenstore::millis;
+
+class shared_room : public tokenstore::waiting_room::seq_source,
+                    public std::enable_shared_from_this<shared_room> {
+public:
+    struct options {
+        std::string room;
+        std::string node_id;
+        millis range_max_age = 1'000;   // a reserved range is used for at most this long
+        millis settle_delay = 3'000;    // > range_max_age + flush interval + a read
+        millis sync_interval = 200;     // cursor, dead marks, seq counter, active counts
+        millis flush_interval = 100;    // liveness bits out
+        millis liveness_interval = 1'000;  // the holder's liveness reads
+        millis unreachable_after = 2'000;  // no successful sync for this long: store down
+        millis abandon_after = 60'000;
+    };
+
+    struct status {
+        bool available = false;   // synced with Redis within unreachable_after
+        bool calling = false;     // holds the lease and may walk
+        std::uint32_t node_no = 0;
+        std::uint64_t walk_end = 0;
+        std::uint64_t global_seq = 0;
+        std::uint64_t active_elsewhere = 0;
+    };
+
+    static std::shared_ptr<shared_room> create(std::shared_ptr<tokenstore::redis::redis_connection> conn,
+                                               options opts);
+    ~shared_room() override;
+
+    // Before start(); wr must outlive this object's use (room_runtime owns both).
+    void attach(tokenstore::waiting_room* wr) { wr_ = wr; }
+    void start();
+    // Hands the lease over (when held) so another node takes over at once.
+    void stop();
+
+    // seq_source: the next seq of a range reserved less than range_max_age ago.
+    std::optional<std::uint64_t> take(millis now) override;
+
+    // The request path.
+    void saw(std::uint64_t seq, millis now);  // a join or poll for this ticket, on this node
+    // A pass's slot, as minted here: the node's number in the top 8 bits.
+    std::uint32_t global_slot(std::uint32_t local) const noexcept;
+    // For a pass from any node: true when it may proceed (its own slot still held here, or
+    // another node's, whose holder gets the touch forwarded).
+    bool touch(tokenstore::lease l, millis now);
+    bool release(tokenstore::lease l, tokenstore::release_reason why);
+
+    // The admitter thread, around the room's tick. before_tick() returns the people called
+    // by following the holder's cursor.
+    std::uint64_t before_tick(millis now);
+    void after_tick(millis now);
+
+    bool available() const noexcept { return available_.load(std::memory_order_relaxed); }
+    status current() const;
+
+private:
+    struct range {
+        std::uint64_t next = 0, last = 0;
+        millis reserved_at = 0;
+    };
+    struct inbox {
+        std::optional<std::uint64_t> global_seq;
+        std::optional<tokenstore::redis::redis_room::cursor_value> cursor;
+        std::vector<std::uint64_t> dead;
+        std::uint64_t dead_read = 0;  // list elements consumed by the read that filled `dead`
+        bool dead_ok = false;
+        std::optional<std::uint64_t> active_elsewhere;
+        std::vector<std::pair<char, tokenstore::lease>> forwarded;
+        std::optional<std::pair<std::uint64_t, std::vector<bool>>> live;  // from, bits
+        std::uint64_t live_end = 0;
+        std::uint64_t live_takeover = 0;
+        std::uint64_t sync_takeover = 0;
+        bool synced = false;
+    };
+
+    shared_room(std::shared_ptr<tokenstore::redis::redis_connection> conn, options opts);
+    void start_sync(millis now);
+    void start_liveness_read(millis now);
+    void start_reserve(millis now);
+    void send_forwards();
+    void publish(millis now);
+    std::uint32_t owner_of(std::uint32_t slot) const noexcept { return slot >> 24; }
+
+    const std::shared_ptr<tokenstore::redis::redis_connection> conn_;
+    const options opts_;
+    const std::shared_ptr<tokenstore::redis::redis_room> redis_;
+    const std::string prefix_;
+    tokenstore::waiting_room* wr_ = nullptr;
+
+    std::atomic<std::uint32_t> node_no_{0};
+    std::atomic<bool> available_{false};
+
+    tokenstore::mutex range_mu_;
+    range current_ ABSL_GUARDED_BY(range_mu_);
+    std::optional<range> spare_ ABSL_GUARDED_BY(range_mu_);
+    std::uint64_t taken_ ABSL_GUARDED_BY(range_mu_) = 0;  // seqs taken, for range sizing
+
+    tokenstore::mutex fwd_mu_;
+    absl::flat_hash_map<std::uint32_t, std::string> fwd_ ABSL_GUARDED_BY(fwd_mu_);  // owner -> packed
+    absl::flat_hash_set<std::uint64_t> fwd_touched_ ABSL_GUARDED_BY(fwd_mu_);  // this second
+
+    tokenstore::mutex inbox_mu_;
+    inbox in_ ABSL_GUARDED_BY(inbox_mu_);
+
+    // The admitter thread only.
+    bool sync_in_flight_ = false, live_in_flight_ = false;
+    // Cleared by Redis callbacks.
+    std::atomic<bool> reserve_in_flight_{false}, flush_in_flight_{false}, node_in_flight_{false};
+    millis next_sync_ = 0, next_live_ = 0, next_flush_ = 0, next_fwd_reset_ = 0, last_synced_ = 0;
+    std::uint64_t dead_offset_ = 0;      // fg:{room}:dead elements applied
+    std::deque<std::pair<millis, std::uint64_t>> seq_seen_;  // (when read, global seq then)
+    std::uint64_t global_seq_ = 0;
+    std::uint64_t walk_end_ = 0;
+    std::uint64_t takeover_ = 0;         // bumped each time this node gains the lease
+    bool held_ = false;                  // held at the last tick
+    bool synced_since_takeover_ = false, live_since_takeover_ = false;
+    bool calling_ = false;
+    std::uint64_t published_ = 0;
+    std::uint64_t taken_at_last_reserve_ ABSL_GUARDED_BY(range_mu_) = 0;
+    std::uint64_t active_elsewhere_ = 0;
+};
+
+}  // namespace floodgate
