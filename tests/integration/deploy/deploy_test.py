@@ -398,7 +398,8 @@ def check_k8s(src, floodgate, tmp):
 
 # --- secrets: make-secrets.sh's files work; the example's placeholders do not -----------------
 
-def free_port_file_wait(path, proc, seconds=15):
+def wait_for_ports(path, proc, seconds=15):
+    """The --ports-file lines once the gateway listens, or None if it exits or takes too long."""
     deadline = time.time() + seconds
     while time.time() < deadline:
         if proc.poll() is not None:
@@ -451,7 +452,7 @@ def check_secrets(src, floodgate, compose_cfg, secret, tmp):
     proc = subprocess.Popen([floodgate, "--config", cfg, "--ports-file", ports],
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     try:
-        lines = free_port_file_wait(ports, proc)
+        lines = wait_for_ports(ports, proc)
         if check(lines is not None, "floodgate did not start with make-secrets.sh's files"):
             admin = int(lines["admin"].rsplit(":", 1)[1])
             token = open(os.path.join(sdir, "prometheus.token")).read().strip()
@@ -480,7 +481,7 @@ def check_secrets(src, floodgate, compose_cfg, secret, tmp):
         ports = os.path.join(d, "ports")
         proc = subprocess.Popen([floodgate, "--config", cfg, "--ports-file", ports],
                                 stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-        started = free_port_file_wait(ports, proc) is not None
+        started = wait_for_ports(ports, proc) is not None
         if proc.poll() is None:
             proc.kill()
         _, err = proc.communicate()
