@@ -15,6 +15,7 @@
 #include <stdexcept>
 #include <thread>
 
+#include "gateway/text.hpp"
 #include "test_upstream.hpp"
 
 namespace floodgate::itest {
@@ -22,23 +23,6 @@ namespace floodgate::itest {
 namespace {
 
 using clock = std::chrono::steady_clock;
-
-bool iequal(std::string_view a, std::string_view b) {
-    if (a.size() != b.size()) return false;
-    for (std::size_t i = 0; i < a.size(); ++i)
-        if (std::tolower(static_cast<unsigned char>(a[i])) !=
-            std::tolower(static_cast<unsigned char>(b[i])))
-            return false;
-    return true;
-}
-
-sockaddr_in loopback(std::uint16_t port) {
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_port = htons(port);
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    return a;
-}
 
 ms remaining(clock::time_point deadline) {
     return std::max(ms(0), std::chrono::duration_cast<ms>(deadline - clock::now()));
@@ -50,18 +34,18 @@ ms remaining(clock::time_point deadline) {
 
 std::optional<std::string> raw_response::header(std::string_view name) const {
     for (const auto& [n, v] : headers)
-        if (iequal(n, name)) return v;
+        if (text::iequals(n, name)) return v;
     return std::nullopt;
 }
 
 std::size_t raw_response::count(std::string_view name) const {
     return static_cast<std::size_t>(std::count_if(
-        headers.begin(), headers.end(), [&](const auto& h) { return iequal(h.first, name); }));
+        headers.begin(), headers.end(), [&](const auto& h) { return text::iequals(h.first, name); }));
 }
 
 bool raw_response::closes() const {
     for (const auto& [n, v] : headers) {
-        if (!iequal(n, "Connection")) continue;
+        if (!text::iequals(n, "Connection")) continue;
         std::string lower(v);
         std::transform(lower.begin(), lower.end(), lower.begin(),
                        [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
@@ -291,6 +275,22 @@ struct http_client::impl {
         });
         check(ec, what);
     }
+
+    template <class Message>
+    void write_message(Message& msg) {
+        error_code ec = run([&](auto h) {
+            with_stream([&](auto& s) { http::async_write(s, msg, std::move(h)); });
+        });
+        check(ec, "write request");
+    }
+
+    // Reads a whole message into parser (for a buffer_body, until the body buffer is full).
+    template <class Parser>
+    error_code read_message(Parser& parser) {
+        return run([&](auto h) {
+            with_stream([&](auto& s) { http::async_read(s, buffer, parser, std::move(h)); });
+        });
+    }
 };
 
 http_client::http_client(std::uint16_t port, ms timeout)
@@ -323,28 +323,18 @@ response http_client::request(http::verb method, std::string target, std::string
 response http_client::send(http::request<http::string_body> req) {
     if (req.find(http::field::host) == req.end())
         req.set(http::field::host, "localhost:" + std::to_string(impl_->port));
-    impl::check(impl_->run([&](auto h) {
-        impl_->with_stream([&](auto& s) { http::async_write(s, req, std::move(h)); });
-    }),
-                "write request");
+    impl_->write_message(req);
     http::response_parser<http::string_body> parser;
     parser.header_limit(1 << 20);
     parser.body_limit(boost::none);
-    impl::check(impl_->run([&](auto h) {
-        impl_->with_stream(
-            [&](auto& s) { http::async_read(s, impl_->buffer, parser, std::move(h)); });
-    }),
-                "read response");
+    impl::check(impl_->read_message(parser), "read response");
     return parser.release();
 }
 
 download_result http_client::download(std::string target) {
     http::request<http::empty_body> req{http::verb::get, target, 11};
     req.set(http::field::host, "localhost:" + std::to_string(impl_->port));
-    impl::check(impl_->run([&](auto h) {
-        impl_->with_stream([&](auto& s) { http::async_write(s, req, std::move(h)); });
-    }),
-                "write request");
+    impl_->write_message(req);
     http::response_parser<http::buffer_body> parser;
     parser.body_limit(boost::none);
     impl::check(impl_->run([&](auto h) {
@@ -359,10 +349,7 @@ download_result http_client::download(std::string target) {
     while (!parser.is_done()) {
         parser.get().body().data = piece.data();
         parser.get().body().size = piece.size();
-        error_code ec = impl_->run([&](auto h) {
-            impl_->with_stream(
-                [&](auto& s) { http::async_read(s, impl_->buffer, parser, std::move(h)); });
-        });
+        error_code ec = impl_->read_message(parser);
         if (ec == http::error::need_buffer) ec = {};
         impl::check(ec, "read response body");
         const std::size_t n = piece.size() - parser.get().body().size;
@@ -397,11 +384,7 @@ response http_client::upload(std::string target, std::uint64_t n, bool chunked) 
     if (chunked) impl_->write_raw("0\r\n\r\n", "write last chunk");
     http::response_parser<http::string_body> parser;
     parser.body_limit(boost::none);
-    impl::check(impl_->run([&](auto h) {
-        impl_->with_stream(
-            [&](auto& s) { http::async_read(s, impl_->buffer, parser, std::move(h)); });
-    }),
-                "read response");
+    impl::check(impl_->read_message(parser), "read response");
     return parser.release();
 }
 
@@ -419,16 +402,6 @@ bool http_client::wait_closed(ms timeout) {
 }
 
 // ---- misbehaving sockets ---------------------------------------------------
-
-std::uint16_t unused_port() {
-    const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    sockaddr_in a = loopback(0);
-    ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
-    socklen_t len = sizeof a;
-    ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
-    ::close(fd);
-    return ntohs(a.sin_port);
-}
 
 unresponsive_listener::unresponsive_listener() {
     listen_fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);

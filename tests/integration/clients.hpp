@@ -2,7 +2,7 @@
 // library would write: smuggling shapes, trickled headers, pipelining), a
 // Beast HTTP/1.1 client that keeps its connection (keep-alive, TLS, 100 MB
 // streams), and sockets that misbehave on purpose (a port nobody listens on,
-// a listener whose connects hang).
+// from ports.hpp; a listener whose connects hang).
 //
 // The one thing not to get wrong: every read has a timeout. A gateway that
 // hangs makes a test fail in seconds, not at the ctest TIMEOUT.
@@ -24,6 +24,7 @@
 #include <vector>
 
 #include "gateway/net.hpp"
+#include "ports.hpp"
 #include "process.hpp"
 
 namespace floodgate::itest {
@@ -149,9 +150,6 @@ private:
     struct impl;
     std::unique_ptr<impl> impl_;
 };
-
-// A port on 127.0.0.1 that nobody listens on (bound, then released).
-std::uint16_t unused_port();
 
 // A listening socket with backlog 0 that never accepts, its queue filled by
 // its own connections so that the kernel drops further SYNs: a connect to

@@ -35,38 +35,34 @@ std::string big_body_config(const test_upstream& up) {
                         .upstream = "response_timeout: 60s"});
 }
 
+// 100 MB uploaded through a gateway (chunked, or with Content-Length): the upstream receives
+// every byte and the gateway stays within its memory budget. The request as the upstream saw it.
+recorded_request upload_hundred_mb(bool chunked) {
+    test_upstream up;
+    gateway_process gw(big_body_config(up));
+    http_client client(gw.port(), 90s);
+
+    const auto res = client.upload("/count", hundred_mb, chunked);
+    CHECK(res.result_int() == 200);
+    CHECK(res.body() == std::to_string(hundred_mb));
+    REQUIRE(up.request_count() == 1);
+    auto r = up.requests().at(0);
+    CHECK(r.body_size == hundred_mb);
+    CHECK(r.body_hash == generated_hash(hundred_mb));
+    check_memory_bound(gw);
+    return r;
+}
+
 }  // namespace
 
 TEST_CASE("a 100 MB upload with Content-Length streams through in bounded memory", "[streaming]") {
-    test_upstream up;
-    gateway_process gw(big_body_config(up));
-    http_client client(gw.port(), 90s);
-
-    const auto res = client.upload("/count", hundred_mb, false);
-    CHECK(res.result_int() == 200);
-    CHECK(res.body() == std::to_string(hundred_mb));
-    REQUIRE(up.request_count() == 1);
-    const auto r = up.requests().at(0);
-    CHECK(r.body_size == hundred_mb);
-    CHECK(r.body_hash == generated_hash(hundred_mb));
+    const recorded_request r = upload_hundred_mb(false);
     CHECK(r.field("Content-Length") == std::to_string(hundred_mb));
-    check_memory_bound(gw);
 }
 
 TEST_CASE("a 100 MB chunked upload streams through in bounded memory", "[streaming]") {
-    test_upstream up;
-    gateway_process gw(big_body_config(up));
-    http_client client(gw.port(), 90s);
-
-    const auto res = client.upload("/count", hundred_mb, true);
-    CHECK(res.result_int() == 200);
-    CHECK(res.body() == std::to_string(hundred_mb));
-    REQUIRE(up.request_count() == 1);
-    const auto r = up.requests().at(0);
-    CHECK(r.body_size == hundred_mb);
-    CHECK(r.body_hash == generated_hash(hundred_mb));
+    const recorded_request r = upload_hundred_mb(true);
     CHECK(r.field("Transfer-Encoding") == "chunked");
-    check_memory_bound(gw);
 }
 
 TEST_CASE("a 100 MB download streams through in bounded memory", "[streaming]") {

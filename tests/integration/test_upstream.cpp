@@ -11,6 +11,7 @@
 #include <type_traits>
 
 #include "gateway/net.hpp"
+#include "gateway/text.hpp"
 
 namespace floodgate::itest {
 
@@ -20,15 +21,6 @@ namespace {
 
 constexpr std::size_t body_head_max = 64 * 1024;
 constexpr std::size_t piece_size = 64 * 1024;
-
-bool iequal(std::string_view a, std::string_view b) {
-    if (a.size() != b.size()) return false;
-    for (std::size_t i = 0; i < a.size(); ++i)
-        if (std::tolower(static_cast<unsigned char>(a[i])) !=
-            std::tolower(static_cast<unsigned char>(b[i])))
-            return false;
-    return true;
-}
 
 struct shared_state {
     mutable std::mutex mu;
@@ -324,14 +316,14 @@ private:
 
 std::optional<std::string> recorded_request::header(std::string_view name) const {
     for (const auto& [n, v] : headers)
-        if (iequal(n, name)) return v;
+        if (text::iequals(n, name)) return v;
     return std::nullopt;
 }
 
 std::size_t recorded_request::count(std::string_view name) const {
     std::size_t c = 0;
     for (const auto& h : headers)
-        if (iequal(h.first, name)) ++c;
+        if (text::iequals(h.first, name)) ++c;
     return c;
 }
 

@@ -1,8 +1,6 @@
 #include "redis_server.hpp"
 
-#include <arpa/inet.h>
 #include <fcntl.h>
-#include <netinet/in.h>
 #include <signal.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
@@ -14,33 +12,15 @@
 #include <stdexcept>
 #include <thread>
 
+#include "ports.hpp"
+
 namespace floodgate::test {
 
 namespace {
 
-sockaddr_in loopback(std::uint16_t port) {
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_port = htons(port);
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    return a;
-}
-
-std::uint16_t free_port() {
-    const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in a = loopback(0);
-    socklen_t len = sizeof a;
-    if (fd < 0 || ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 ||
-        ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len) != 0) {
-        throw std::runtime_error("cannot find a free port");
-    }
-    ::close(fd);
-    return ntohs(a.sin_port);
-}
-
 bool accepts(std::uint16_t port) {
     const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in a = loopback(port);
+    sockaddr_in a = itest::loopback(port);
     const bool ok = ::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0;
     ::close(fd);
     return ok;
@@ -48,12 +28,12 @@ bool accepts(std::uint16_t port) {
 
 }  // namespace
 
-redis_server::redis_server() {
-    port_ = free_port();
+redis_server::redis_server(persistence p) : persistence_(p) {
+    port_ = itest::unused_port();
     char tmpl[] = "/tmp/fg-redis-XXXXXX";
     if (::mkdtemp(tmpl) == nullptr) throw std::runtime_error("mkdtemp failed");
     dir_ = tmpl;
-    // Another process may take the port between free_port() and redis-server's bind: try again
+    // Another process may take the port between unused_port() and redis-server's bind: try again
     // on a new one.
     for (int attempt = 0;; ++attempt) {
         try {
@@ -61,7 +41,7 @@ redis_server::redis_server() {
             return;
         } catch (const std::runtime_error&) {
             if (attempt == 4) throw;
-            port_ = free_port();
+            port_ = itest::unused_port();
         }
     }
 }
@@ -86,9 +66,11 @@ void redis_server::start() {
             ::dup2(log, STDERR_FILENO);
             ::close(log);
         }
+        const bool aof = persistence_ == persistence::aof;
         ::execlp("redis-server", "redis-server", "--port", port.c_str(), "--bind", "127.0.0.1",
-                 "--save", "", "--appendonly", "no", "--daemonize", "no", "--dir", dir_.c_str(),
-                 "--loglevel", "warning", static_cast<char*>(nullptr));
+                 "--save", "", "--appendonly", aof ? "yes" : "no", "--appendfsync", "always",
+                 "--daemonize", "no", "--dir", dir_.c_str(), "--loglevel", "warning",
+                 static_cast<char*>(nullptr));
         ::_exit(127);
     }
     const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
