@@ -6,13 +6,23 @@
 //   admin_env env;
 //   gateway_process gw(env.config(app.address(), sale_room));
 //   // Authorization: Bearer <operator_token> (alice) or <viewer_token> (bob)
+//
+// Most tests want just that gateway, as a fixture:
+//
+//   TEST_CASE_METHOD(sale_gateway, "pause stops the calls", "[ctl]") {
+//       join_people(gw.port(), 3);
+//       CHECK(room_of(gw, "sale").at("mode").as_string() == "queue_all");
+//   }
 #pragma once
 
+#include <boost/json.hpp>
+#include <catch2/catch.hpp>
 #include <sstream>
 #include <string>
 #include <string_view>
 
 #include "harness.hpp"
+#include "room_helpers.hpp"
 
 namespace floodgate::itest::rooms {
 
@@ -58,5 +68,35 @@ struct admin_env {
         return y.str();
     }
 };
+
+// A gateway with sale_room in front of a test upstream, configured by an admin_env.
+struct sale_gateway {
+    test_upstream app;
+    admin_env env;
+    gateway_process gw{env.config(app.address(), sale_room)};
+};
+
+// Authorization: Bearer <token>.
+inline header_list bearer(std::string_view token) { return {{"Authorization", "Bearer " + std::string(token)}}; }
+
+// GET target on the admin listener with the viewer token; the JSON object of its 200 answer.
+inline boost::json::object viewer_get(const gateway_process& gw, const std::string& target) {
+    auto r = fetch(gw.admin_port(), http::verb::get, target, bearer(viewer_token));
+    REQUIRE(r.status == 200);
+    return r.json();
+}
+
+// GET /admin/v1/rooms/<name>: one room's settings, stats and mode.
+inline boost::json::object room_of(const gateway_process& gw, std::string_view name) {
+    return viewer_get(gw, "/admin/v1/rooms/" + std::string(name));
+}
+
+// People joining over the JSON API (each its own ticket), like phones arriving; each is queued.
+inline void join_people(std::uint16_t port, int n, std::string_view path = "/reserve") {
+    for (int i = 0; i < n; ++i) {
+        auto r = get(port, std::string(path), {accept_json});
+        REQUIRE(r.status == 503);
+    }
+}
 
 }  // namespace floodgate::itest::rooms

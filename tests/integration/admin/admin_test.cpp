@@ -18,19 +18,11 @@ namespace {
 namespace json = boost::json;
 using std::chrono::milliseconds;
 
-header_list bearer(std::string_view token) { return {{"Authorization", "Bearer " + std::string(token)}}; }
-
 reply admin(const gateway_process& gw, http::verb method, std::string target, std::string body = {},
             std::string_view token = operator_token) {
     auto h = bearer(token);
     if (!body.empty()) h.emplace_back("Content-Type", "application/json");
     return fetch(gw.admin_port(), method, std::move(target), h, std::move(body));
-}
-
-json::object room_of(const gateway_process& gw, std::string_view name) {
-    auto r = admin(gw, http::verb::get, "/admin/v1/rooms/" + std::string(name), {}, viewer_token);
-    REQUIRE(r.status == 200);
-    return r.json();
 }
 
 double number(const json::value& v) { return v.to_number<double>(); }
@@ -39,22 +31,11 @@ const json::value& at(const json::object& o, std::string_view a, std::string_vie
     return o.at(a).as_object().at(b);
 }
 
-// People joining over the JSON API (each its own ticket), like phones arriving.
-void join_people(std::uint16_t port, int n, std::string_view path = "/reserve") {
-    for (int i = 0; i < n; ++i) {
-        auto r = get(port, std::string(path), {accept_json});
-        REQUIRE(r.status == 503);
-    }
-}
-
-
 }  // namespace
 
-TEST_CASE("the admin API answers 401 without a token or with a wrong one and nothing else",
-          "[admin][auth]") {
-    test_upstream app;
-    admin_env env;
-    gateway_process gw(env.config(app.address(), sale_room));
+TEST_CASE_METHOD(sale_gateway,
+                 "the admin API answers 401 without a token or with a wrong one and nothing else",
+                 "[admin][auth]") {
     for (const auto& h : std::vector<header_list>{{},
                                                   {{"Authorization", "Bearer wrong-token-0123456789"}},
                                                   {{"Authorization", "Basic YWxpY2U6cHc="}},
@@ -76,10 +57,8 @@ TEST_CASE("the admin API answers 401 without a token or with a wrong one and not
     CHECK(get(gw.admin_port(), "/readyz").status == 200);
 }
 
-TEST_CASE("a viewer token reads everything but changes nothing", "[admin][auth]") {
-    test_upstream app;
-    admin_env env;
-    gateway_process gw(env.config(app.address(), sale_room));
+TEST_CASE_METHOD(sale_gateway, "a viewer token reads everything but changes nothing",
+                 "[admin][auth]") {
     for (const char* target : {"/admin/v1/rooms", "/admin/v1/rooms/sale", "/metrics", "/admin/v1/audit",
                                "/admin/v1/history"})
         CHECK(admin(gw, http::verb::get, target, {}, viewer_token).status == 200);
@@ -106,10 +85,8 @@ TEST_CASE("a viewer token reads everything but changes nothing", "[admin][auth]"
     CHECK(admin(gw, http::verb::get, "/admin/v1/audit").json().at("entries").as_array().empty());
 }
 
-TEST_CASE("invalid changes get 400 naming the field and change nothing", "[admin][validation]") {
-    test_upstream app;
-    admin_env env;
-    gateway_process gw(env.config(app.address(), sale_room));
+TEST_CASE_METHOD(sale_gateway, "invalid changes get 400 naming the field and change nothing",
+                 "[admin][validation]") {
     struct bad {
         const char* body;
         const char* field;  // "" when the body as a whole is wrong
@@ -158,10 +135,8 @@ TEST_CASE("invalid changes get 400 naming the field and change nothing", "[admin
     CHECK(admin(gw, http::verb::get, "/admin/v1/rooms").json().at("rooms").as_array().size() == 1);
 }
 
-TEST_CASE("a rate change is felt by the queue within a second", "[admin][rate]") {
-    test_upstream app;
-    admin_env env;
-    gateway_process gw(env.config(app.address(), sale_room));
+TEST_CASE_METHOD(sale_gateway, "a rate change is felt by the queue within a second",
+                 "[admin][rate]") {
     join_people(gw.port(), 120);
     auto waiting = [&] { return at(room_of(gw, "sale"), "stats", "waiting").to_number<std::int64_t>(); };
     // At 2 people a second, a second calls about two.
@@ -179,10 +154,8 @@ TEST_CASE("a rate change is felt by the queue within a second", "[admin][rate]")
     CHECK(w1 - w2 <= 100 + 10 + 5);
 }
 
-TEST_CASE("pause and resume stop and restart calling and people see the pause", "[admin][mode]") {
-    test_upstream app;
-    admin_env env;
-    gateway_process gw(env.config(app.address(), sale_room));
+TEST_CASE_METHOD(sale_gateway, "pause and resume stop and restart calling and people see the pause",
+                 "[admin][mode]") {
     auto first = get(gw.port(), "/reserve", {accept_json});
     const std::string ticket = first.cookie("fg_ticket_sale").value();
     join_people(gw.port(), 20);
@@ -206,10 +179,8 @@ TEST_CASE("pause and resume stop and restart calling and people see the pause", 
     CHECK(!closed.cookie("fg_ticket_sale"));
 }
 
-TEST_CASE("a banner set at run time is shown on the waiting page", "[admin][banner]") {
-    test_upstream app;
-    admin_env env;
-    gateway_process gw(env.config(app.address(), sale_room));
+TEST_CASE_METHOD(sale_gateway, "a banner set at run time is shown on the waiting page",
+                 "[admin][banner]") {
     REQUIRE(admin(gw, http::verb::patch, "/admin/v1/rooms/sale",
                   R"({"banner": "Sold out at 10:00 <b>today</b> 오늘 매진"})").status == 200);
     auto page = get(gw.port(), "/reserve", {{"Accept", "text/html"}});
@@ -260,10 +231,8 @@ TEST_CASE("runtime changes and the audit log survive a restart", "[admin][durabi
     CHECK(log.find("\"token\":\"alice\"") != std::string::npos);
 }
 
-TEST_CASE("a room created at run time protects its path until it is deleted", "[admin][rooms]") {
-    test_upstream app;
-    admin_env env;
-    gateway_process gw(env.config(app.address(), sale_room));
+TEST_CASE_METHOD(sale_gateway, "a room created at run time protects its path until it is deleted",
+                 "[admin][rooms]") {
     CHECK(get(gw.port(), "/echo").status == 200);  // straight to the site
     auto c = admin(gw, http::verb::post, "/admin/v1/rooms",
                    R"({"name":"concert","match":{"paths":["/echo"]},"admission":{"rate":1},"mode":"queue_all"})");
@@ -279,10 +248,9 @@ TEST_CASE("a room created at run time protects its path until it is deleted", "[
     CHECK(admin(gw, http::verb::delete_, "/admin/v1/rooms/concert").status == 404);
 }
 
-TEST_CASE("the event stream sends every room's stats each second and every change", "[admin][stream]") {
-    test_upstream app;
-    admin_env env;
-    gateway_process gw(env.config(app.address(), sale_room));
+TEST_CASE_METHOD(sale_gateway,
+                 "the event stream sends every room's stats each second and every change",
+                 "[admin][stream]") {
     raw_connection unauth(gw.admin_port());
     unauth.send("GET /admin/v1/stream HTTP/1.1\r\nHost: a\r\n\r\n");
     REQUIRE(unauth.read_until("\r\n\r\n", 3s));
@@ -334,10 +302,9 @@ TEST_CASE("rotating the keys keeps issued passes and tickets valid", "[admin][ke
     CHECK(read_file(env.dir.file("state/token-keys")).find(kid) != std::string::npos);
 }
 
-TEST_CASE("a reload through the API keeps the running config when the file is wrong", "[admin][reload]") {
-    test_upstream app;
-    admin_env env;
-    gateway_process gw(env.config(app.address(), sale_room));
+TEST_CASE_METHOD(sale_gateway,
+                 "a reload through the API keeps the running config when the file is wrong",
+                 "[admin][reload]") {
     REQUIRE(admin(gw, http::verb::patch, "/admin/v1/rooms/sale", R"({"rate": 4})").status == 200);
     gw.rewrite_config(env.config(app.address(), "  sale:\n    match: {paths: [/reserve]}\n    admission: {rate: lots}\n"));
     auto bad = admin(gw, http::verb::post, "/admin/v1/reload");

@@ -47,23 +47,12 @@ process_result ctl(const gateway_process& gw, const admin_env& env, std::vector<
     return ctl_raw(std::move(all), {}, timeout);
 }
 
-json::object api_get(const gateway_process& gw, const std::string& target) {
-    auto r = fetch(gw.admin_port(), http::verb::get, target,
-                   {{"Authorization", "Bearer " + std::string(viewer_token)}});
-    REQUIRE(r.status == 200);
-    return r.json();
-}
-
-json::object sale_of(const gateway_process& gw) {
-    return api_get(gw, "/admin/v1/rooms/sale");
-}
-
 double rate_of(const gateway_process& gw) {
-    return sale_of(gw).at("settings").at("rate").to_number<double>();
+    return room_of(gw, "sale").at("settings").at("rate").to_number<double>();
 }
 
 json::array audit_of(const gateway_process& gw) {
-    return api_get(gw, "/admin/v1/audit").at("entries").as_array();
+    return viewer_get(gw, "/admin/v1/audit").at("entries").as_array();
 }
 
 std::vector<std::string> lines_of(const std::string& text) {
@@ -86,15 +75,6 @@ bool contains(const std::string& text, std::string_view what) {
     return text.find(what) != std::string::npos;
 }
 
-// A port on 127.0.0.1 where nothing listens (bound, then released).
-std::uint16_t closed_port() {
-    net::io_context ioc;
-    tcp::acceptor a(ioc, tcp::endpoint(net::ip::make_address("127.0.0.1"), 0));
-    const auto port = a.local_endpoint().port();
-    a.close();
-    return port;
-}
-
 }  // namespace
 
 TEST_CASE("rooms lists each room with its mode and its numbers", "[ctl]") {
@@ -103,7 +83,7 @@ TEST_CASE("rooms lists each room with its mode and its numbers", "[ctl]") {
     gateway_process gw(env.config(
         app.address(), std::string(sale_room) + "  shop:\n    match: {paths: [/shop]}\n"
                                                 "    admission: {rate: 0, max_active: 300}\n"));
-    for (int i = 0; i < 5; ++i) REQUIRE(get(gw.port(), "/reserve", {accept_json}).status == 503);
+    join_people(gw.port(), 5);
     auto r = ctl(gw, env, {"rooms"});
     REQUIRE(r.exit_code == 0);
     const auto lines = lines_of(r.out);
@@ -129,10 +109,7 @@ TEST_CASE("rooms lists each room with its mode and its numbers", "[ctl]") {
     CHECK(r.err.empty());
 }
 
-TEST_CASE("room shows one room's settings and queue in words", "[ctl]") {
-    test_upstream app;
-    admin_env env;
-    gateway_process gw(env.config(app.address(), sale_room));
+TEST_CASE_METHOD(sale_gateway, "room shows one room's settings and queue in words", "[ctl]") {
     REQUIRE(ctl(gw, env, {"set", "sale", "max_active=40"}).exit_code == 0);
     auto r = ctl(gw, env, {"room", "sale"});
     REQUIRE(r.exit_code == 0);
@@ -146,15 +123,13 @@ TEST_CASE("room shows one room's settings and queue in words", "[ctl]") {
     CHECK(std::regex_search(r.out, std::regex(R"(\n  banner +\(none\)\n)")));
 }
 
-TEST_CASE("set-rate changes the room's rate and the audit log names the token", "[ctl]") {
-    test_upstream app;
-    admin_env env;
-    gateway_process gw(env.config(app.address(), sale_room));
+TEST_CASE_METHOD(sale_gateway, "set-rate changes the room's rate and the audit log names the token",
+                 "[ctl]") {
     auto r = ctl(gw, env, {"set-rate", "sale", "50", "--burst", "10"});
     REQUIRE(r.exit_code == 0);
     CHECK(r.out == "sale: rate 2/s -> 50/s, burst 1 -> 10\n");
     CHECK(rate_of(gw) == 50);
-    CHECK(sale_of(gw).at("settings").at("burst").to_number<int>() == 10);
+    CHECK(room_of(gw, "sale").at("settings").at("burst").to_number<int>() == 10);
     const auto entries = audit_of(gw);
     REQUIRE(entries.size() == 1);
     CHECK(entries[0].at("token").as_string() == "alice");
@@ -174,34 +149,30 @@ TEST_CASE("set-rate changes the room's rate and the audit log names the token", 
     CHECK(again.out == "sale: no change (rate 50)\n");
 }
 
-TEST_CASE("pause and resume change the mode and print it before and after", "[ctl]") {
-    test_upstream app;
-    admin_env env;
-    gateway_process gw(env.config(app.address(), sale_room));
+TEST_CASE_METHOD(sale_gateway, "pause and resume change the mode and print it before and after",
+                 "[ctl]") {
     auto p = ctl(gw, env, {"pause", "sale"});
     REQUIRE(p.exit_code == 0);
     CHECK(p.out == "sale: mode queue_all -> paused\n");
-    CHECK(sale_of(gw).at("mode").as_string() == "paused");
+    CHECK(room_of(gw, "sale").at("mode").as_string() == "paused");
     auto r = ctl(gw, env, {"resume", "sale"});
     REQUIRE(r.exit_code == 0);
     CHECK(r.out == "sale: mode paused -> auto\n");
-    CHECK(sale_of(gw).at("mode").as_string() == "auto");
+    CHECK(room_of(gw, "sale").at("mode").as_string() == "auto");
     auto q = ctl(gw, env, {"queue-all", "sale"});
     CHECK(q.out == "sale: mode auto -> queue_all\n");
     auto c = ctl(gw, env, {"close", "sale"});
     CHECK(c.out == "sale: mode queue_all -> closed\n");
-    CHECK(sale_of(gw).at("mode").as_string() == "closed");
+    CHECK(room_of(gw, "sale").at("mode").as_string() == "closed");
     const auto entries = audit_of(gw);
     REQUIRE(entries.size() == 4);
     CHECK(entries[0].at("action").as_string() == "room.pause");
     CHECK(entries[3].at("action").as_string() == "room.close");
 }
 
-TEST_CASE("watch prints one line a second and stops after the count", "[ctl]") {
-    test_upstream app;
-    admin_env env;
-    gateway_process gw(env.config(app.address(), sale_room));
-    for (int i = 0; i < 3; ++i) REQUIRE(get(gw.port(), "/reserve", {accept_json}).status == 503);
+TEST_CASE_METHOD(sale_gateway, "watch prints one line a second and stops after the count",
+                 "[ctl]") {
+    join_people(gw.port(), 3);
     const auto start = steady::now();
     auto r = ctl(gw, env, {"watch", "sale", "--count", "2"});
     const auto took = steady::now() - start;
@@ -225,10 +196,7 @@ TEST_CASE("watch prints one line a second and stops after the count", "[ctl]") {
     CHECK(took < 4s);
 }
 
-TEST_CASE("a wrong token exits 1 and says the token was refused", "[ctl]") {
-    test_upstream app;
-    admin_env env;
-    gateway_process gw(env.config(app.address(), sale_room));
+TEST_CASE_METHOD(sale_gateway, "a wrong token exits 1 and says the token was refused", "[ctl]") {
     const std::string wrong = "wrong-token-0123456789abc";
     for (const auto& cmd : std::vector<std::vector<std::string>>{
              {"rooms"}, {"set-rate", "sale", "50"}, {"watch", "sale"}}) {
@@ -248,7 +216,7 @@ TEST_CASE("a wrong token exits 1 and says the token was refused", "[ctl]") {
 }
 
 TEST_CASE("nothing listening at the admin address exits 3 and says what to check", "[ctl]") {
-    const auto port = closed_port();
+    const auto port = unused_port();
     const std::string addr = "127.0.0.1:" + std::to_string(port);
     auto r = ctl_raw({"--admin", addr, "--token", std::string(operator_token), "rooms"});
     CHECK(r.exit_code == 3);
@@ -263,10 +231,9 @@ TEST_CASE("nothing listening at the admin address exits 3 and says what to check
     CHECK(contains(e.err, "(the address comes from FLOODGATE_ADMIN)"));
 }
 
-TEST_CASE("the public listener given as the admin address is recognised and exits 3", "[ctl]") {
-    test_upstream app;
-    admin_env env;
-    gateway_process gw(env.config(app.address(), sale_room));
+TEST_CASE_METHOD(sale_gateway,
+                 "the public listener given as the admin address is recognised and exits 3",
+                 "[ctl]") {
     const std::string addr = "127.0.0.1:" + std::to_string(gw.port());
     for (const auto& cmd : std::vector<std::string>{"rooms", "metrics"}) {
         auto r = ctl_raw({"--admin", addr, "--token", std::string(operator_token), cmd});
@@ -279,10 +246,7 @@ TEST_CASE("the public listener given as the admin address is recognised and exit
     CHECK(app.request_count() == 2);  // it was the site behind the public listener that answered
 }
 
-TEST_CASE("a viewer token cannot change the rate and is told why", "[ctl]") {
-    test_upstream app;
-    admin_env env;
-    gateway_process gw(env.config(app.address(), sale_room));
+TEST_CASE_METHOD(sale_gateway, "a viewer token cannot change the rate and is told why", "[ctl]") {
     auto r = ctl_raw(
         {"--admin", admin_of(gw), "--token", std::string(viewer_token), "set-rate", "sale", "50"});
     CHECK(r.exit_code == 1);
@@ -300,7 +264,7 @@ TEST_CASE("a viewer token cannot change the rate and is told why", "[ctl]") {
 
 TEST_CASE("a rate that is not a number is refused before anything is sent", "[ctl]") {
     // Nothing listens: exit 2 (not 3) shows that floodgatectl did not try to connect.
-    const std::string addr = "127.0.0.1:" + std::to_string(closed_port());
+    const std::string addr = "127.0.0.1:" + std::to_string(unused_port());
     auto r = ctl_raw(
         {"--admin", addr, "--token", std::string(operator_token), "set-rate", "sale", "fast"});
     CHECK(r.exit_code == 2);
@@ -332,10 +296,8 @@ TEST_CASE("a rate that is not a number is refused before anything is sent", "[ct
     CHECK(contains(help.out, "usage: floodgatectl [options] set-rate ROOM RATE [--burst N]"));
 }
 
-TEST_CASE("a value the API refuses exits 1 with the API's field and message", "[ctl]") {
-    test_upstream app;
-    admin_env env;
-    gateway_process gw(env.config(app.address(), sale_room));
+TEST_CASE_METHOD(sale_gateway, "a value the API refuses exits 1 with the API's field and message",
+                 "[ctl]") {
     auto r = ctl(gw, env, {"set-rate", "sale", "-3"});
     CHECK(r.exit_code == 1);
     CHECK(r.err ==
@@ -351,10 +313,7 @@ TEST_CASE("a value the API refuses exits 1 with the API's field and message", "[
     CHECK(audit_of(gw).empty());
 }
 
-TEST_CASE("an unknown room is named in the error", "[ctl]") {
-    test_upstream app;
-    admin_env env;
-    gateway_process gw(env.config(app.address(), sale_room));
+TEST_CASE_METHOD(sale_gateway, "an unknown room is named in the error", "[ctl]") {
     for (const auto& cmd : std::vector<std::vector<std::string>>{{"room", "nosuch"},
                                                                  {"pause", "nosuch"},
                                                                  {"set-rate", "nosuch", "5"},
@@ -365,10 +324,7 @@ TEST_CASE("an unknown room is named in the error", "[ctl]") {
     }
 }
 
-TEST_CASE("the token and the address can come from the environment", "[ctl]") {
-    test_upstream app;
-    admin_env env;
-    gateway_process gw(env.config(app.address(), sale_room));
+TEST_CASE_METHOD(sale_gateway, "the token and the address can come from the environment", "[ctl]") {
     auto r = ctl_raw({"set-rate", "sale", "7"}, {{"FLOODGATE_ADMIN", admin_of(gw)},
                                                  {"FLOODGATE_TOKEN", std::string(operator_token)}});
     REQUIRE(r.exit_code == 0);
@@ -386,17 +342,15 @@ TEST_CASE("the token and the address can come from the environment", "[ctl]") {
     CHECK(audit_of(gw).size() == 1);
 }
 
-TEST_CASE("set changes several fields and null goes back to the config file", "[ctl]") {
-    test_upstream app;
-    admin_env env;
-    gateway_process gw(env.config(app.address(), sale_room));
+TEST_CASE_METHOD(sale_gateway, "set changes several fields and null goes back to the config file",
+                 "[ctl]") {
     auto r = ctl(gw, env,
                  {"set", "sale", "rate=12.5", "idle_timeout_s=5m", "banner=Doors open at 10:00"});
     REQUIRE(r.exit_code == 0);
     CHECK(contains(r.out, "rate 2/s -> 12.5/s"));
     CHECK(contains(r.out, "-> 5m"));
     CHECK(contains(r.out, "banner \"\" -> \"Doors open at 10:00\""));
-    auto s = sale_of(gw);
+    auto s = room_of(gw, "sale");
     CHECK(s.at("settings").at("idle_timeout_s").to_number<double>() == 300);
     CHECK(s.at("settings").at("banner").as_string() == "Doors open at 10:00");
     auto back = ctl(gw, env, {"set", "sale", "rate=null"});
@@ -404,16 +358,13 @@ TEST_CASE("set changes several fields and null goes back to the config file", "[
     CHECK(back.out == "sale: rate 12.5/s -> 2/s\n");
     auto cleared = ctl(gw, env, {"banner", "sale", ""});
     REQUIRE(cleared.exit_code == 0);
-    CHECK(sale_of(gw).at("settings").at("banner").as_string().empty());
+    CHECK(room_of(gw, "sale").at("settings").at("banner").as_string().empty());
     auto words = ctl(gw, env, {"banner", "sale", "Sold", "out"});
     REQUIRE(words.exit_code == 0);
-    CHECK(sale_of(gw).at("settings").at("banner").as_string() == "Sold out");
+    CHECK(room_of(gw, "sale").at("settings").at("banner").as_string() == "Sold out");
 }
 
-TEST_CASE("a room created from a file can be deleted again", "[ctl]") {
-    test_upstream app;
-    admin_env env;
-    gateway_process gw(env.config(app.address(), sale_room));
+TEST_CASE_METHOD(sale_gateway, "a room created from a file can be deleted again", "[ctl]") {
     write_file(
         env.dir.file("concert.json"),
         R"({"name": "concert", "match": {"paths": ["/concert"]}, "admission": {"rate": 3}, "mode": "queue_all"})");
@@ -436,10 +387,7 @@ TEST_CASE("a room created from a file can be deleted again", "[ctl]") {
     CHECK(contains(b.err, "is not valid JSON"));
 }
 
-TEST_CASE("with json the API's own JSON is printed as it is", "[ctl]") {
-    test_upstream app;
-    admin_env env;
-    gateway_process gw(env.config(app.address(), sale_room));
+TEST_CASE_METHOD(sale_gateway, "with json the API's own JSON is printed as it is", "[ctl]") {
     auto r = ctl(gw, env, {"rooms", "--json"});
     REQUIRE(r.exit_code == 0);
     auto v = json::parse(r.out).as_object();
