@@ -253,8 +253,7 @@ exposition parse_exposition(std::string_view text) {
 
 constexpr std::string_view viewer_token = "metrics-test-viewer-0123456789";
 
-// A token file for the admin listener, in a directory of its own (the file
-// must exist before the gateway starts).
+// A token file for the admin listener, in a directory of its own.
 struct admin_tokens_file {
     temp_dir dir;
     std::string path = dir.file("tokens");
@@ -264,6 +263,13 @@ struct admin_tokens_file {
     }
 };
 
+// The one token file of this test process, written when the first gateway is configured (it must
+// exist before a gateway starts) and removed at exit.
+const std::string& tokens_file() {
+    static const admin_tokens_file tokens;
+    return tokens.path;
+}
+
 struct gateway_options {
     std::string app;                // the default upstream's servers
     std::string app_extra = {};     // more keys of upstreams.app
@@ -271,11 +277,11 @@ struct gateway_options {
     unsigned threads = 1;
 };
 
-std::string gateway_config(const gateway_options& o, const admin_tokens_file& tokens) {
+std::string gateway_config(const gateway_options& o) {
     std::ostringstream y;
     y << "threads: " << o.threads << "\n"
       << "listen: [{address: 127.0.0.1:0}]\n"
-      << "admin: {address: 127.0.0.1:0, tokens_file: " << tokens.path << "}\n"
+      << "admin: {address: 127.0.0.1:0, tokens_file: " << tokens_file() << "}\n"
       << "log_level: info\n"
       << "access_log: stdout\n"
       << "timeouts: {shutdown_grace: 1s}\n"
@@ -315,6 +321,12 @@ exposition scrape_until(const gateway_process& gw, Pred done) {
     }
 }
 
+// Scrapes until the series name{exact} has the value `want`, as scrape_until above.
+exposition scrape_until(const gateway_process& gw, const std::string& name, const labels& exact,
+                        double want) {
+    return scrape_until(gw, [&](const exposition& s) { return s.value(name, exact) == want; });
+}
+
 // The sample's value, or -1 when the series is missing.
 double value_of(const exposition& e, const std::string& name, const labels& l) {
     return e.value(name, l).value_or(-1);
@@ -346,11 +358,9 @@ void check_histogram(const exposition& e, const std::string& name, const labels&
 
 TEST_CASE("the metrics page is valid Prometheus text in which every family has a type", "[metrics]") {
     test_upstream app;
-    admin_tokens_file tokens;
     gateway_process gw(gateway_config(
         {.app = app.address(),
-         .rooms_yaml = "  shop: {match: {paths: [/echo]}, admission: {max_active: 100}}\n"},
-        tokens));
+         .rooms_yaml = "  shop: {match: {paths: [/echo]}, admission: {max_active: 100}}\n"}));
     http_client client(gw.port());
     CHECK(client.get("/status?code=204").result_int() == 204);
     CHECK(client.get("/echo").result_int() == 200);
@@ -410,8 +420,7 @@ TEST_CASE("the metrics page is valid Prometheus text in which every family has a
 
 TEST_CASE("the metrics page needs an admin token", "[metrics]") {
     test_upstream app;
-    admin_tokens_file tokens;
-    gateway_process gw(gateway_config({.app = app.address()}, tokens));
+    gateway_process gw(gateway_config({.app = app.address()}));
     http_client c(gw.admin_port());
     CHECK(c.get("/metrics").result_int() == 401);
     CHECK(c.get("/metrics", {{"Authorization", "Bearer not-the-token-at-all-0000"}}).result_int() == 401);
@@ -420,8 +429,7 @@ TEST_CASE("the metrics page needs an admin token", "[metrics]") {
 
 TEST_CASE("every proxied request is counted once with its upstream time on every thread", "[metrics]") {
     test_upstream app;
-    admin_tokens_file tokens;
-    gateway_process gw(gateway_config({.app = app.address(), .threads = 2}, tokens));
+    gateway_process gw(gateway_config({.app = app.address(), .threads = 2}));
     constexpr int n = 24;
     // Fresh connections, so that both threads serve some (SO_REUSEPORT spreads them).
     for (int i = 0; i < n; ++i) {
@@ -457,30 +465,26 @@ TEST_CASE("every proxied request is counted once with its upstream time on every
 
 TEST_CASE("open client connections are a gauge per listener", "[metrics]") {
     test_upstream app;
-    admin_tokens_file tokens;
-    gateway_process gw(gateway_config({.app = app.address()}, tokens));
+    gateway_process gw(gateway_config({.app = app.address()}));
     const labels listener{{"listener", "127.0.0.1:0"}};
     {
         http_client a(gw.port()), b(gw.port());
         CHECK(a.get("/echo").result_int() == 200);
         CHECK(b.get("/echo").result_int() == 200);
-        const auto e = scrape_until(gw, [&](const exposition& s) { return s.value("floodgate_connections", listener) == 2; });
+        const auto e = scrape_until(gw, "floodgate_connections", listener, 2);
         CHECK(value_of(e, "floodgate_connections", listener) == 2);
     }
-    const auto e = scrape_until(gw, [&](const exposition& s) { return s.value("floodgate_connections", listener) == 0; });
+    const auto e = scrape_until(gw, "floodgate_connections", listener, 0);
     CHECK(value_of(e, "floodgate_connections", listener) == 0);
 }
 
 TEST_CASE("an unreachable upstream is counted as a connect error and the request as an error", "[metrics]") {
-    admin_tokens_file tokens;
-    gateway_process gw(gateway_config({.app = "127.0.0.1:" + std::to_string(unused_port())}, tokens));
+    gateway_process gw(gateway_config({.app = "127.0.0.1:" + std::to_string(unused_port())}));
     for (int i = 0; i < 3; ++i) {
         http_client c(gw.port());
         CHECK(c.get("/echo").result_int() == 502);
     }
-    const auto e = scrape_until(gw, [&](const exposition& s) {
-        return s.value("floodgate_requests_total", requests("-", "error")) == 3;
-    });
+    const auto e = scrape_until(gw, "floodgate_requests_total", requests("-", "error"), 3);
     CHECK(value_of(e, "floodgate_requests_total", requests("-", "error")) == 3);
     CHECK(value_of(e, "floodgate_requests_total", requests("-", "proxied")) == 0);
     CHECK(value_of(e, "floodgate_upstream_errors_total", {{"upstream", "app"}, {"kind", "connect"}}) == 3);
@@ -489,25 +493,20 @@ TEST_CASE("an unreachable upstream is counted as a connect error and the request
 
 TEST_CASE("a slow upstream is counted as a timeout", "[metrics]") {
     test_upstream app;
-    admin_tokens_file tokens;
-    gateway_process gw(gateway_config({.app = app.address(), .app_extra = "response_timeout: 300ms"}, tokens));
+    gateway_process gw(gateway_config({.app = app.address(), .app_extra = "response_timeout: 300ms"}));
     http_client c(gw.port());
     CHECK(c.get("/delay?ms=2000").result_int() == 504);
-    const auto e = scrape_until(gw, [&](const exposition& s) {
-        return s.value("floodgate_requests_total", requests("-", "error")) == 1;
-    });
+    const auto e = scrape_until(gw, "floodgate_requests_total", requests("-", "error"), 1);
     CHECK(value_of(e, "floodgate_requests_total", requests("-", "error")) == 1);
     CHECK(value_of(e, "floodgate_upstream_errors_total", {{"upstream", "app"}, {"kind", "timeout"}}) == 1);
 }
 
 TEST_CASE("tampered and foreign passes are counted by reason and the person is admitted as new", "[metrics]") {
     test_upstream app;
-    admin_tokens_file tokens;
     gateway_process gw(gateway_config(
         {.app = app.address(),
          .rooms_yaml = "  shop: {match: {paths: [/echo]}, admission: {max_active: 100}}\n"
-                       "  other: {match: {paths: [/count]}, admission: {max_active: 100}}\n"},
-        tokens));
+                       "  other: {match: {paths: [/count]}, admission: {max_active: 100}}\n"}));
     // Direct admission (auto mode, room for everyone): a pass minted by this request.
     const reply first = rooms::get(gw.port(), "/echo");
     REQUIRE(first.status == 200);
@@ -521,9 +520,7 @@ TEST_CASE("tampered and foreign passes are counted by reason and the person is a
     CHECK(rooms::get(gw.port(), "/echo", {cookie_header("fg_pass_shop", "garbage")}).status == 200);
     CHECK(rooms::get(gw.port(), "/count", {cookie_header("fg_pass_other", *pass)}).status == 200);
 
-    const auto e = scrape_until(gw, [&](const exposition& s) {
-        return s.value("floodgate_requests_total", requests("other", "admitted")) == 1;
-    });
+    const auto e = scrape_until(gw, "floodgate_requests_total", requests("other", "admitted"), 1);
     const auto rejected = [&](std::string reason) {
         return value_of(e, "floodgate_token_rejected_total", {{"reason", std::move(reason)}});
     };
@@ -542,11 +539,9 @@ TEST_CASE("tampered and foreign passes are counted by reason and the person is a
 
 TEST_CASE("people in a paused room are counted as tickets issued and waiting", "[metrics]") {
     test_upstream app;
-    admin_tokens_file tokens;
     gateway_process gw(gateway_config(
         {.app = app.address(),
-         .rooms_yaml = "  hall: {match: {paths: [/hall]}, admission: {rate: 10}, mode: paused}\n"},
-        tokens));
+         .rooms_yaml = "  hall: {match: {paths: [/hall]}, admission: {rate: 10}, mode: paused}\n"}));
     constexpr int n = 4;
     for (int i = 0; i < n; ++i) {
         const reply r = rooms::get(gw.port(), "/hall", {accept_json});
@@ -554,9 +549,7 @@ TEST_CASE("people in a paused room are counted as tickets issued and waiting", "
         CHECK(r.status == 503);
         CHECK(r.cookie("fg_ticket_hall").has_value());
     }
-    const auto e = scrape_until(gw, [&](const exposition& s) {
-        return s.value("floodgate_requests_total", requests("hall", "queued")) == n;
-    });
+    const auto e = scrape_until(gw, "floodgate_requests_total", requests("hall", "queued"), n);
     const labels hall{{"room", "hall"}};
     CHECK(value_of(e, "floodgate_requests_total", requests("hall", "queued")) == n);
     CHECK(value_of(e, "floodgate_tickets_issued_total", hall) == n);
@@ -571,11 +564,9 @@ TEST_CASE("people in a paused room are counted as tickets issued and waiting", "
 
 TEST_CASE("time in line is observed once per pass minted from a ticket", "[metrics]") {
     test_upstream app;
-    admin_tokens_file tokens;
     gateway_process gw(gateway_config(
         {.app = app.address(),
-         .rooms_yaml = "  concert: {match: {paths: [/echo]}, admission: {rate: 4, burst: 1}, mode: queue_all}\n"},
-        tokens));
+         .rooms_yaml = "  concert: {match: {paths: [/echo]}, admission: {rate: 4, burst: 1}, mode: queue_all}\n"}));
     constexpr int n = 3;
     std::vector<std::string> tickets;
     for (int i = 0; i < n; ++i) {
@@ -589,9 +580,7 @@ TEST_CASE("time in line is observed once per pass minted from a ticket", "[metri
         CHECK(rooms::get(gw.port(), "/echo", {cookie_header("fg_pass_concert", p)}).status == 200);
 
     const labels concert{{"room", "concert"}};
-    const auto e = scrape_until(gw, [&](const exposition& s) {
-        return s.value("floodgate_requests_total", requests("concert", "proxied")) == n;
-    });
+    const auto e = scrape_until(gw, "floodgate_requests_total", requests("concert", "proxied"), n);
     CHECK(value_of(e, "floodgate_wait_seconds_count", concert) == n);
     check_histogram(e, "floodgate_wait_seconds", concert);
     CHECK(value_of(e, "floodgate_wait_seconds_sum", concert) >= 0);
@@ -605,11 +594,9 @@ TEST_CASE("time in line is observed once per pass minted from a ticket", "[metri
 
 TEST_CASE("the rooms API reports the upstream's recent response times and error rate", "[metrics]") {
     test_upstream app;
-    admin_tokens_file tokens;
     gateway_process gw(gateway_config(
         {.app = app.address(),
-         .rooms_yaml = "  shop: {match: {paths: [/count]}, admission: {max_active: 100}}\n"},
-        tokens));
+         .rooms_yaml = "  shop: {match: {paths: [/count]}, admission: {max_active: 100}}\n"}));
     // The room's upstream is the default one (app): any request through app counts.
     auto upstream_stats = [&]() {
         http_client c(gw.admin_port());
@@ -733,11 +720,9 @@ TEST_CASE("every metric in the Grafana dashboard and the alert rules exists on t
     // A scrape in which every family has series: a room, an upstream, a
     // rejected token, an upstream error.
     test_upstream app;
-    admin_tokens_file tokens;
     gateway_process gw(gateway_config(
         {.app = app.address(),
-         .rooms_yaml = "  shop: {match: {paths: [/echo]}, admission: {max_active: 100}}\n"},
-        tokens));
+         .rooms_yaml = "  shop: {match: {paths: [/echo]}, admission: {max_active: 100}}\n"}));
     CHECK(rooms::get(gw.port(), "/echo", {cookie_header("fg_pass_shop", "garbage")}).status == 200);
     CHECK(rooms::get(gw.port(), "/status?code=500").status == 500);
     const auto e = scrape(gw);
