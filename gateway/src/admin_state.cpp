@@ -21,10 +21,12 @@ namespace {
 
 // runtime.json replaced whole (see tokenstore/file_io.hpp), with this file's own error wording.
 absl::Status write_file_atomically(const std::string& path, std::string_view data) {
-    return tokenstore::replace_file(path, data, [&](const tokenstore::replace_error& e) {
-        if (e.step == tokenstore::replace_error::create || e.step == tokenstore::replace_error::write)
-            return absl::InternalError(text::cat("cannot write ", e.file, ": ", std::strerror(e.error)));
-        return absl::InternalError(text::cat("cannot replace ", path, ": ", std::strerror(e.error)));
+    using tokenstore::replace_error;
+    return tokenstore::replace_file(path, data, [&](const replace_error& e) {
+        const std::string why = std::strerror(e.error);
+        if (e.step == replace_error::create || e.step == replace_error::write)
+            return absl::InternalError(text::cat("cannot write ", e.file, ": ", why));
+        return absl::InternalError(text::cat("cannot replace ", path, ": ", why));
     });
 }
 

@@ -40,7 +40,8 @@ std::optional<std::string> raw_response::header(std::string_view name) const {
 
 std::size_t raw_response::count(std::string_view name) const {
     return static_cast<std::size_t>(std::count_if(
-        headers.begin(), headers.end(), [&](const auto& h) { return text::iequals(h.first, name); }));
+        headers.begin(), headers.end(),
+        [&](const auto& h) { return text::iequals(h.first, name); }));
 }
 
 bool raw_response::closes() const {

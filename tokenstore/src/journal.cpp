@@ -742,7 +742,8 @@ absl::Status journal::compact(const waiting_room& room, millis now, bool final) 
                                                "cannot rename the new snapshot into place"};
         return io_error(e.file, what[e.step], e.error);
     };
-    if (auto wst = replace_file(opts_.dir + "/snapshot", file, snapshot_error); !wst.ok()) return wst;
+    if (auto wst = replace_file(opts_.dir + "/snapshot", file, snapshot_error); !wst.ok())
+        return wst;
     // 3. Logs older than the snapshot are in it.
     DIR* d = ::opendir(opts_.dir.c_str());
     if (d != nullptr) {

@@ -77,7 +77,9 @@ struct sale_gateway {
 };
 
 // Authorization: Bearer <token>.
-inline header_list bearer(std::string_view token) { return {{"Authorization", "Bearer " + std::string(token)}}; }
+inline header_list bearer(std::string_view token) {
+    return {{"Authorization", "Bearer " + std::string(token)}};
+}
 
 // GET target on the admin listener with the viewer token; the JSON object of its 200 answer.
 inline boost::json::object viewer_get(const gateway_process& gw, const std::string& target) {

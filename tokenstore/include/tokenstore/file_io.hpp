@@ -7,8 +7,10 @@
 //
 // The steps: write <path>.tmp (created with mode 0600, then set to exactly 0600), fsync it,
 // rename it over <path>, fsync the directory (a failure of that last step is not reported: see
-// sync_directory). On a failure <path> is untouched and the temporary file is removed. The one thing not to get wrong: <path>.tmp belongs to this function; one that
-// is found at start-up is what an interrupted replace left, and may be deleted.
+// sync_directory). On a failure <path> is untouched and the temporary file is removed.
+//
+// The one thing not to get wrong: <path>.tmp belongs to this function; one that is found at
+// start-up is what an interrupted replace left, and may be deleted.
 #pragma once
 
 #include <string>
