@@ -462,11 +462,22 @@ response admin_server::handle(const request& req, request_context& ctx) {
             return make(http::status::service_unavailable, "shutting down\n", "text/plain; charset=utf-8");
         if (path == "/readyz") {
             // A shared room out of step with the store: its store_failure mode applies here.
-            for (const auto& r : backend_.rooms().list())
-                if (!r->store_available())
+            // Only fail_closed takes the node out of rotation: in hold and fail_open the node
+            // still has something to say to everyone (and when Redis is down, every node is
+            // out of step at once; a balancer that dropped them all would serve nobody).
+            for (const auto& r : backend_.rooms().list()) {
+                if (r->shared() && !r->shared()->ever_synced())
                     return make(http::status::service_unavailable,
-                                "shared store unreachable (room " + r->name() + ")\n",
+                                "starting: room " + r->name() + " is not yet in step with the shared store\n",
                                 "text/plain; charset=utf-8");
+                const auto failing = r->store_failing();
+                if (!failing) continue;
+                const std::string why = "shared store unreachable (room " + r->name() + "): store_failure " +
+                                        std::string(to_string(*failing)) + " applies\n";
+                return make(*failing == store_failure_mode::fail_closed ? http::status::service_unavailable
+                                                                       : http::status::ok,
+                            why, "text/plain; charset=utf-8");
+            }
         }
         return make(http::status::ok, path == "/healthz" ? "ok\n" : "ready\n", "text/plain; charset=utf-8");
     }

@@ -97,6 +97,15 @@ void room_overrides::apply_to(room_config& room) const {
     if (banner) room.banner = *banner;
 }
 
+std::string overrides_to_json(const room_overrides& o) { return json::serialize(to_json(o)); }
+
+absl::StatusOr<room_overrides> overrides_from_json_text(std::string_view text, const std::string& where) {
+    json::error_code ec;
+    json::value v = json::parse(text, ec);
+    if (ec) return absl::InvalidArgumentError(where + ": not JSON: " + ec.message());
+    return overrides_from_json(v, where);
+}
+
 absl::StatusOr<runtime_state> runtime_state::open(std::string dir) {
     runtime_state s;
     s.dir_ = std::move(dir);

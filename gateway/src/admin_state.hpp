@@ -45,6 +45,11 @@ struct room_overrides {
     void apply_to(room_config& room) const;
 };
 
+// A room's overrides as one JSON object (what runtime.json keeps per room, and what nodes sharing
+// a store exchange through Redis), and back.
+std::string overrides_to_json(const room_overrides& o);
+absl::StatusOr<room_overrides> overrides_from_json_text(std::string_view text, const std::string& where);
+
 class runtime_state {
 public:
     // dir empty: memory only. Otherwise reads dir/runtime.json if present.

@@ -52,9 +52,10 @@ absl::StatusOr<std::shared_ptr<room_runtime>> room_runtime::create(const room_co
     std::unique_ptr<tokenstore::journal> journal;
     std::shared_ptr<shared_room> shared;
     if (store != nullptr && store->conn) {
-        shared = shared_room::create(store->conn, {.room = cfg.name,
-                                                   .node_id = store->node_id,
-                                                   .abandon_after = cfg.abandon_after.count()});
+        shared_room::options so{.room = cfg.name, .node_id = store->node_id, .abandon_after = cfg.abandon_after.count()};
+        if (store->on_settings)
+            so.on_settings = [f = store->on_settings, room = cfg.name](const std::string& s) { f(room, s); };
+        shared = shared_room::create(store->conn, std::move(so));
         opts.seqs = shared.get();
     } else if (!journal_dir.empty()) {
         auto j = tokenstore::journal::open({.dir = journal_dir});

@@ -13,6 +13,7 @@
 
 #include <atomic>
 #include <condition_variable>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -37,6 +38,9 @@ public:
         std::shared_ptr<tokenstore::redis::redis_connection> conn;
         std::string node_id;
         store_failure_mode on_failure = store_failure_mode::hold;
+        // Another node changed a room's runtime settings: (room, settings JSON), on the
+        // connection's strand.
+        std::function<void(const std::string& room, const std::string& settings)> on_settings{};
     };
 
     // journal_dir empty: nothing survives a restart. Otherwise the room is

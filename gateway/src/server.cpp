@@ -185,7 +185,41 @@ absl::Status server::apply_runtime() {
     auto gen = build_effective(file_cfg_);
     if (!gen.ok()) return gen.status();
     install(*gen);
+    // Rooms shared with other nodes: changed settings go to them too.
+    for (const auto& r : rooms_.list()) {
+        if (!r->shared()) continue;
+        const room_overrides* o = runtime_.overrides(r->name());
+        std::string s = overrides_to_json(o ? *o : room_overrides{});
+        // A room this node has not heard about yet counts as having none, so a node that just
+        // started never overwrites the others' settings with its own empty ones.
+        auto [it, fresh] = shared_settings_.try_emplace(r->name(), overrides_to_json(room_overrides{}));
+        if (it->second == s) continue;
+        it->second = s;
+        r->shared()->publish_settings(std::move(s));
+    }
     return absl::OkStatus();
+}
+
+void server::apply_remote_settings(const std::string& room, const std::string& settings) {
+    if (auto it = shared_settings_.find(room); it != shared_settings_.end() && it->second == settings) return;
+    auto o = overrides_from_json_text(settings, "settings of room " + room + " from Redis");
+    if (!o.ok()) {
+        spdlog::warn("{}", std::string(o.status().message()));
+        return;
+    }
+    const room_overrides* cur = runtime_.overrides(room);
+    const room_overrides previous = cur ? *cur : room_overrides{};
+    shared_settings_[room] = settings;
+    if (auto st = runtime_.set_overrides(room, *o); !st.ok()) {
+        spdlog::warn("room {}: settings from another node: {}", room, std::string(st.message()));
+        return;
+    }
+    if (auto st = apply_runtime(); !st.ok()) {
+        (void)runtime_.set_overrides(room, previous);
+        spdlog::warn("room {}: settings from another node not applied: {}", room, std::string(st.message()));
+        return;
+    }
+    spdlog::info("room {}: settings changed on another node applied: {}", room, settings);
 }
 
 absl::Status server::start(std::shared_ptr<const config> cfg) {
@@ -207,7 +241,13 @@ absl::Status server::start(std::shared_ptr<const config> cfg) {
         // On the main thread's io_context: Redis I/O never runs on an I/O thread.
         store_ = tokenstore::redis::redis_connection::create(main_ioc_.get_executor(), *url);
         store_->start();
-        rooms_.set_shared_store({.conn = store_, .node_id = node, .on_failure = cfg->store_failure});
+        rooms_.set_shared_store({.conn = store_,
+                                 .node_id = node,
+                                 .on_failure = cfg->store_failure,
+                                 // On the connection's strand, i.e. this (the main) thread.
+                                 .on_settings = [this](const std::string& room, const std::string& s) {
+                                     apply_remote_settings(room, s);
+                                 }});
         spdlog::info("rooms are shared through Redis at {}:{} db {} as node {}; store_failure: {}", url->host,
                      url->port, url->db, node, to_string(cfg->store_failure));
     }

@@ -6,6 +6,7 @@
 #pragma once
 
 #include <atomic>
+#include <map>
 #include <memory>
 #include <string>
 #include <thread>
@@ -54,6 +55,8 @@ private:
     // The generation for the file's config plus the runtime changes.
     absl::StatusOr<std::shared_ptr<const generation>> build_effective(std::shared_ptr<const config> file_cfg);
     void install(std::shared_ptr<const generation> gen);
+    // Another node changed a shared room's settings (the main thread).
+    void apply_remote_settings(const std::string& room, const std::string& settings);
     net::awaitable<void> signal_loop();
     net::awaitable<void> shutdown();
 
@@ -70,6 +73,7 @@ private:
     runtime_state runtime_;                    // what operators changed at run time
     std::shared_ptr<const admin_tokens> tokens_;
     std::shared_ptr<const generation> gen_;    // file + runtime, what the workers serve
+    std::map<std::string, std::string> shared_settings_;  // shared rooms: settings last sent or heard
     std::vector<std::unique_ptr<listener_state>> listeners_;
     std::vector<std::unique_ptr<worker>> workers_;
     std::vector<std::thread> threads_;

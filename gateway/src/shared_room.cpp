@@ -69,7 +69,24 @@ shared_room::shared_room(std::shared_ptr<redis::redis_connection> conn, options 
 
 shared_room::~shared_room() = default;
 
-void shared_room::start() { redis_->start(/*want_lease=*/true); }
+void shared_room::start() {
+    if (opts_.on_settings) {
+        redis_->on_config_change([self = weak_from_this()](std::uint64_t, const redis::redis_room::config_fields& f) {
+            auto me = self.lock();
+            if (!me) return;
+            for (const auto& [name, value] : f)
+                if (name == "settings") me->opts_.on_settings(value);
+        });
+    }
+    redis_->start(/*want_lease=*/true);
+}
+
+void shared_room::publish_settings(std::string settings) {
+    redis_->write_config({{"settings", std::move(settings)}}, [room = opts_.room](error_code ec, std::uint64_t) {
+        if (ec) spdlog::warn("room {}: the settings change did not reach Redis ({}); other nodes keep theirs", room,
+                             ec.message());
+    });
+}
 
 void shared_room::stop() {
     if (redis_->holds_lease()) redis_->release_lease([](error_code, bool) {});
@@ -144,15 +161,28 @@ std::uint64_t shared_room::before_tick(millis now) {
         tokenstore::mutex_lock lock(inbox_mu_);
         std::swap(in, in_);
     }
+    if (in.sync_done) sync_in_flight_ = false;
     if (in.synced) {
-        sync_in_flight_ = false;
         last_synced_ = now;
+        ever_synced_.store(true, std::memory_order_relaxed);
         if (in.sync_takeover == takeover_) synced_since_takeover_ = true;
     }
     available_.store(conn_->current_state() == redis::redis_connection::state::connected &&
                          last_synced_ != 0 && now - last_synced_ < opts_.unreachable_after,
                      std::memory_order_relaxed);
 
+    if (in.global_seq && *in.global_seq < global_seq_) {
+        // Redis lost writes (restarted without its last second of AOF, or a failover to a
+        // replica that lagged): never hand out a seq twice. Put the counter back, if nobody
+        // moved it beyond in the meantime.
+        spdlog::warn("room {}: the shared seq counter went back from {} to {}; restoring it", opts_.room,
+                     global_seq_, *in.global_seq);
+        conn_->command({"EVAL",
+                        "local v = tonumber(redis.call('GET', KEYS[1]) or '0') "
+                        "if v < tonumber(ARGV[1]) then redis.call('SET', KEYS[1], ARGV[1]) end return 1",
+                        "1", prefix_ + "seq", std::to_string(global_seq_)},
+                       [](error_code, redis::redis_reply) {});
+    }
     if (in.global_seq && *in.global_seq >= global_seq_) {
         global_seq_ = *in.global_seq;
         q.extend(global_seq_);
@@ -165,6 +195,8 @@ std::uint64_t shared_room::before_tick(millis now) {
     if (in.dead_ok) {
         for (const std::uint64_t s : in.dead) q.mark_abandoned(s);
         dead_offset_ += in.dead_read;
+        // The list lost entries (see above): read on from its end.
+        if (in.dead_len < dead_offset_) dead_offset_ = in.dead_len;
     }
     std::uint64_t called = 0;
     if (in.cursor && in.cursor->cursor > q.walk_cursor()) {
@@ -283,19 +315,21 @@ void shared_room::start_sync(millis now) {
         if (!me) return;
         tokenstore::mutex_lock lock(me->inbox_mu_);
         inbox& in = me->in_;
-        in.synced = true;  // the sync finished (successfully or not): another may start
+        in.sync_done = true;
         if (st->failed) return;
+        in.synced = true;
         in.sync_takeover = st->in.sync_takeover;
         in.global_seq = st->in.global_seq;
         in.cursor = st->in.cursor;
         in.dead.insert(in.dead.end(), st->in.dead.begin(), st->in.dead.end());
         in.dead_read += st->in.dead_read;
+        in.dead_len = st->in.dead_len;
         in.dead_ok = true;
         in.active_elsewhere = st->in.active_elsewhere;
         in.forwarded.insert(in.forwarded.end(), st->in.forwarded.begin(), st->in.forwarded.end());
     };
     const std::uint32_t me_no = node_no_.load(std::memory_order_relaxed);
-    st->left = 5;
+    st->left = 6;
     // In this order: the cursor is read before the dead marks, so every mark below it is in.
     redis_->read_cursor([st, done](error_code ec, std::optional<redis::redis_room::cursor_value> c) {
         if (ec) st->failed = true;
@@ -320,6 +354,11 @@ void shared_room::start_sync(millis now) {
                        }
                        done();
                    });
+    conn_->command({"LLEN", prefix_ + "dead"}, [st, done](error_code ec, redis::redis_reply r) {
+        if (ec || !r.is_integer()) st->failed = true;
+        else st->in.dead_len = static_cast<std::uint64_t>(r.integer);
+        done();
+    });
     conn_->command({"HGETALL", prefix_ + "active"}, [st, done, me_no, now](error_code ec, redis::redis_reply r) {
         if (ec || r.is_error()) st->failed = true;
         else {

@@ -28,6 +28,7 @@
 #include <atomic>
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -58,6 +59,9 @@ public:
         millis liveness_interval = 1'000;  // the holder's liveness reads
         millis unreachable_after = 2'000;  // no successful sync for this long: store down
         millis abandon_after = 60'000;
+        // The room's runtime settings changed on another node (admin API): called on the
+        // connection's strand with what that node published (publish_settings()).
+        std::function<void(const std::string& settings)> on_settings{};
     };
 
     struct status {
@@ -96,7 +100,13 @@ public:
     std::uint64_t before_tick(millis now);
     void after_tick(millis now);
 
+    // This node's operators changed the room's runtime settings: every other node applies
+    // them within about a second (fg:{room}:config, redis_room::write_config).
+    void publish_settings(std::string settings);
+
     bool available() const noexcept { return available_.load(std::memory_order_relaxed); }
+    // In step with the store at least once since this process started.
+    bool ever_synced() const noexcept { return ever_synced_.load(std::memory_order_relaxed); }
     status current() const;
 
 private:
@@ -109,6 +119,7 @@ private:
         std::optional<tokenstore::redis::redis_room::cursor_value> cursor;
         std::vector<std::uint64_t> dead;
         std::uint64_t dead_read = 0;  // list elements consumed by the read that filled `dead`
+        std::uint64_t dead_len = 0;   // the list's length then
         bool dead_ok = false;
         std::optional<std::uint64_t> active_elsewhere;
         std::vector<std::pair<char, tokenstore::lease>> forwarded;
@@ -116,7 +127,8 @@ private:
         std::uint64_t live_end = 0;
         std::uint64_t live_takeover = 0;
         std::uint64_t sync_takeover = 0;
-        bool synced = false;
+        bool sync_done = false;  // a sync finished, well or not: another may start
+        bool synced = false;     // ... and it succeeded
     };
 
     shared_room(std::shared_ptr<tokenstore::redis::redis_connection> conn, options opts);
@@ -135,6 +147,7 @@ private:
 
     std::atomic<std::uint32_t> node_no_{0};
     std::atomic<bool> available_{false};
+    std::atomic<bool> ever_synced_{false};
 
     tokenstore::mutex range_mu_;
     range current_ ABSL_GUARDED_BY(range_mu_);

@@ -28,7 +28,7 @@ bool accepts(std::uint16_t port) {
 
 }  // namespace
 
-redis_server::redis_server() {
+redis_server::redis_server(persistence p) : persistence_(p) {
     port_ = itest::unused_port();
     char tmpl[] = "/tmp/fg-redis-XXXXXX";
     if (::mkdtemp(tmpl) == nullptr) throw std::runtime_error("mkdtemp failed");
@@ -66,9 +66,11 @@ void redis_server::start() {
             ::dup2(log, STDERR_FILENO);
             ::close(log);
         }
+        const bool aof = persistence_ == persistence::aof;
         ::execlp("redis-server", "redis-server", "--port", port.c_str(), "--bind", "127.0.0.1",
-                 "--save", "", "--appendonly", "no", "--daemonize", "no", "--dir", dir_.c_str(),
-                 "--loglevel", "warning", static_cast<char*>(nullptr));
+                 "--save", "", "--appendonly", aof ? "yes" : "no", "--appendfsync", "always",
+                 "--daemonize", "no", "--dir", dir_.c_str(), "--loglevel", "warning",
+                 static_cast<char*>(nullptr));
         ::_exit(127);
     }
     const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);

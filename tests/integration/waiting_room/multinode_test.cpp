@@ -1,0 +1,461 @@
+// Several gateway nodes, one line (store: redis://..., docs/redis.md): three real floodgate
+// processes share one real redis-server, and scripted people spread their requests over all
+// three, as behind a round-robin load balancer. What the people and the site notice: one global
+// first-come-first-served order, the rate held across nodes, the same place whichever node
+// answers, the line going on when the node that calls people dies, and each store_failure mode
+// doing what it says while Redis is down, with the sale going on when it is back.
+#include <algorithm>
+#include <catch2/catch.hpp>
+#include <csignal>
+#include <map>
+#include <set>
+#include <thread>
+
+#include "harness.hpp"
+#include "redis_server.hpp"
+#include "room_helpers.hpp"
+#include "site_upstream.hpp"
+
+namespace floodgate::itest::rooms {
+namespace {
+
+using std::chrono::milliseconds;
+using std::chrono::seconds;
+
+// How long a node uses a seq range it reserved (shared_room::options::range_max_age): people
+// who joined further apart than this are always called in the order they joined.
+constexpr auto range_max_age = milliseconds(1000);
+
+std::size_t max_in_window(std::vector<steady::time_point> times, steady::duration width) {
+    std::sort(times.begin(), times.end());
+    std::size_t best = 0;
+    for (std::size_t i = 0, j = 0; i < times.size(); ++i) {
+        while (j < times.size() && times[j] < times[i] + width) ++j;
+        best = std::max(best, j - i);
+    }
+    return best;
+}
+
+std::string node_config(const site_upstream& site, const test_upstream& app, std::uint16_t redis_port,
+                        const std::string& keys_file, std::string_view node, std::string_view admission,
+                        std::string_view failure = "hold") {
+    return room_config(app.address(), site.address(),
+                       "  concert:\n"
+                       "    match: {paths: [/reserve]}\n"
+                       "    upstream: site\n"
+                       "    admission: {" + std::string(admission) + "}\n"
+                       "    mode: queue_all\n",
+                       "store: redis://127.0.0.1:" + std::to_string(redis_port) + "/0\n" +
+                           "store_failure: " + std::string(failure) + "\n" + "node_id: " + std::string(node) +
+                           "\n" + "keys_file: " + keys_file);
+}
+
+// Waits until /readyz of gw answers `status` with a body containing `text`.
+bool wait_readyz(const gateway_process& gw, unsigned status, std::string_view text, std::chrono::milliseconds timeout) {
+    const auto end = steady::now() + timeout;
+    while (steady::now() < end) {
+        const reply r = get(gw.admin_port(), "/readyz");
+        if (r.status == status && r.body.find(text) != std::string::npos) return true;
+        std::this_thread::sleep_for(milliseconds(100));
+    }
+    return false;
+}
+
+bool wait_ready(const std::vector<gateway_process*>& nodes, unsigned want, std::chrono::milliseconds timeout) {
+    const auto end = steady::now() + timeout;
+    while (steady::now() < end) {
+        bool all = true;
+        for (auto* n : nodes) {
+            const reply r = get(n->admin_port(), "/readyz");
+            all = all && r.status == want && (want != 200 || r.body == "ready\n");
+        }
+        if (all) return true;
+        std::this_thread::sleep_for(milliseconds(100));
+    }
+    return false;
+}
+
+// A viewer token for /metrics, handed to every gateway through the environment.
+const std::string metrics_token = [] {
+    const std::string t = "multinode-viewer-token-0123456789";
+    ::setenv("FLOODGATE_ADMIN_TOKENS", ("viewer tests " + t).c_str(), 1);
+    return t;
+}();
+
+// Whether this node is the one calling people: floodgate_room_calling on its /metrics.
+bool calling(const gateway_process& gw) {
+    const reply r = get(gw.admin_port(), "/metrics", {{"Authorization", "Bearer " + metrics_token}});
+    return r.body.find("floodgate_room_calling{room=\"concert\"} 1") != std::string::npos;
+}
+
+struct person {
+    int id = 0;
+    std::string ticket;
+    steady::time_point join_sent, join_answered;
+    std::map<std::size_t, std::int64_t> last_ahead;  // by node
+    std::int64_t last_ahead_any = -1;
+    steady::time_point next_poll;
+    std::size_t polls = 0;
+    std::optional<steady::time_point> admitted_at;
+    std::string pass;
+    bool reached_site = false;
+};
+
+// One join: GET /reserve as an app (JSON), on `port`.
+void join(person& p, std::uint16_t port) {
+    p.join_sent = steady::now();
+    const reply r = get(port, "/reserve", {accept_json, {"X-Person", std::to_string(p.id)}});
+    p.join_answered = steady::now();
+    INFO("person " << p.id << " joined: " << r.status << " " << r.body);
+    REQUIRE(r.status == 503);
+    CHECK(json_string(r.json(), "state") == "waiting");
+    const auto ticket = r.cookie("fg_ticket_concert");
+    REQUIRE(ticket.has_value());
+    p.ticket = *ticket;
+    p.next_poll = steady::now() + milliseconds(std::max<std::int64_t>(1, json_int(r.json(), "poll_after_ms")));
+}
+
+// Polls the person's status on `port` (node index `node`); on admission goes to the site with
+// the pass on `site_port`. Returns the state. Checks that the place never got worse on one node,
+// and by at most `lag` places between nodes (each node follows the caller's cursor within a
+// sync interval).
+std::string poll(person& p, std::uint16_t port, std::size_t node, std::uint16_t site_port, std::int64_t lag) {
+    const reply r = get(port, "/__fg/v1/rooms/concert/status", {cookie_header("fg_ticket_concert", p.ticket)});
+    ++p.polls;
+    INFO("person " << p.id << " polled node " << node << ": " << r.status << " " << r.body);
+    REQUIRE(r.status == 200);
+    const auto j = r.json();
+    const std::string state = json_string(j, "state");
+    if (state == "admitted") {
+        p.admitted_at = steady::now();
+        p.pass = json_string(j, "pass");
+        REQUIRE_FALSE(p.pass.empty());
+        const reply in =
+            get(site_port, "/reserve", {cookie_header("fg_pass_concert", p.pass), {"X-Person", std::to_string(p.id)}});
+        INFO("with the pass: " << in.status << " " << in.body.substr(0, 200));
+        p.reached_site = in.status == 200 && in.from_site();
+        CHECK(p.reached_site);
+        return state;
+    }
+    if (state == "waiting" || state == "paused") {
+        const std::int64_t ahead = json_int(j, "ahead");
+        REQUIRE(ahead >= 0);
+        if (auto it = p.last_ahead.find(node); it != p.last_ahead.end()) CHECK(ahead <= it->second);
+        if (p.last_ahead_any >= 0) CHECK(ahead <= p.last_ahead_any + lag);
+        p.last_ahead[node] = ahead;
+        p.last_ahead_any = ahead;
+        p.next_poll = steady::now() + milliseconds(std::max<std::int64_t>(1, json_int(j, "poll_after_ms")));
+    }
+    return state;
+}
+
+// People who joined more than range_max_age after another were called after them.
+std::size_t order_violations(const std::vector<person>& people) {
+    std::size_t bad = 0;
+    for (const person& early : people)
+        for (const person& late : people)
+            if (late.join_sent > early.join_answered + range_max_age && early.admitted_at && late.admitted_at &&
+                *late.admitted_at < *early.admitted_at)
+                ++bad;
+    return bad;
+}
+
+// Pairs admitted in the opposite order of joining (Kendall tau distance), for the report.
+std::size_t inversions(const std::vector<person>& people) {
+    std::size_t n = 0;
+    for (std::size_t i = 0; i < people.size(); ++i)
+        for (std::size_t j = i + 1; j < people.size(); ++j)
+            if (people[i].admitted_at && people[j].admitted_at && *people[j].admitted_at < *people[i].admitted_at)
+                ++n;
+    return n;
+}
+
+}  // namespace
+
+TEST_CASE("three nodes sharing Redis keep one line: order, rate and places across nodes", "[rooms][multinode]") {
+    floodgate::test::redis_server redis;
+    site_upstream site;
+    test_upstream app;
+    temp_dir keys;
+    write_file(keys.file("keys"), key_file_text("k1"));
+    const std::string admission = "rate: 5, burst: 2, max_active: 1000";
+    gateway_process a(node_config(site, app, redis.port(), keys.file("keys"), "gw-a", admission));
+    gateway_process b(node_config(site, app, redis.port(), keys.file("keys"), "gw-b", admission));
+    gateway_process c(node_config(site, app, redis.port(), keys.file("keys"), "gw-c", admission));
+    std::vector<gateway_process*> nodes{&a, &b, &c};
+    REQUIRE(wait_ready(nodes, 200, seconds(10)));
+    // Every line carries the node's id, so merged logs stay readable.
+    CHECK(a.stderr_text().find("gw-a") != std::string::npos);
+
+    constexpr int crowd = 30;
+    std::vector<person> people(crowd);
+    // They arrive 100 ms apart, each at the next node.
+    for (int i = 0; i < crowd; ++i) {
+        people[i].id = i;
+        join(people[i], nodes[i % 3]->port());
+        std::this_thread::sleep_until(people[i].join_sent + milliseconds(100));
+    }
+    CHECK(site.request_count() == 0);
+
+    // The same ticket asked at all three nodes at once: the same place, give or take the few
+    // people the cursor moved within one sync interval (200 ms at 5/s + a burst of 2).
+    constexpr std::int64_t lag = 3;
+    {
+        const person& last = people.back();
+        std::vector<std::int64_t> places;
+        for (auto* n : nodes) {
+            const reply r = get(n->port(), "/__fg/v1/rooms/concert/status",
+                                {cookie_header("fg_ticket_concert", last.ticket)});
+            REQUIRE(r.status == 200);
+            places.push_back(json_int(r.json(), "ahead"));
+        }
+        INFO("the last person's place at the three nodes: " << places[0] << ", " << places[1] << ", " << places[2]);
+        CHECK(*std::max_element(places.begin(), places.end()) - *std::min_element(places.begin(), places.end()) <=
+              lag);
+        CHECK(*std::min_element(places.begin(), places.end()) >= 15);
+    }
+
+    // Each polls when told, each time at the next node; once admitted, goes to the site through
+    // yet another node.
+    const auto deadline = steady::now() + seconds(40);
+    int waiting = crowd;
+    for (int step = 0; step < 3000 && waiting > 0; ++step) {
+        auto it = std::min_element(people.begin(), people.end(), [](const person& x, const person& y) {
+            if (x.admitted_at.has_value() != y.admitted_at.has_value()) return !x.admitted_at.has_value();
+            return x.next_poll < y.next_poll;
+        });
+        person& p = *it;
+        REQUIRE_FALSE(p.admitted_at.has_value());
+        if (p.next_poll > deadline) FAIL("person " << p.id << " still waits at the deadline");
+        std::this_thread::sleep_until(p.next_poll);
+        const std::size_t node = (static_cast<std::size_t>(p.id) + p.polls + 1) % 3;
+        const std::string state =
+            poll(p, nodes[node]->port(), node, nodes[(node + 1) % 3]->port(), lag);
+        if (state == "admitted") --waiting;
+        else REQUIRE(state == "waiting");
+    }
+    REQUIRE(waiting == 0);
+    for (const person& p : people) CHECK(p.reached_site);
+
+    // One order for the whole line.
+    INFO("pairs admitted out of join order: " << inversions(people) << " of " << crowd * (crowd - 1) / 2);
+    CHECK(order_violations(people) == 0);
+
+    // The rate held across the three nodes, not three times over. One node calls: at most
+    // rate x W + burst people in any W seconds. A called person reaches the site at the next
+    // poll (poll_after_ms is at least 1 s) and a node other than the caller hears of the call
+    // within a sync (0.25 s), so the site sees at most rate x (W + 1.25) + burst new people
+    // in any W seconds, and the whole crowd takes at least (crowd - burst) / rate - 1.25 s.
+    std::map<std::string, steady::time_point> first_seen;
+    for (const auto& r : site.requests()) first_seen.emplace(r.header("X-Person").value_or("?"), r.at);
+    CHECK(first_seen.size() == people.size());
+    std::vector<steady::time_point> arrivals;
+    for (const auto& [who, at] : first_seen) arrivals.push_back(at);
+    std::sort(arrivals.begin(), arrivals.end());
+    const double span = std::chrono::duration<double>(arrivals.back() - arrivals.front()).count();
+    INFO("new people at the site: most in 1 s " << max_in_window(arrivals, seconds(1)) << ", most in 2 s "
+                                               << max_in_window(arrivals, seconds(2)) << "; all " << crowd
+                                               << " within " << span << " s");
+    CHECK(max_in_window(arrivals, seconds(2)) <= 18);  // 5 x 3.25 + 2
+    CHECK(span >= (crowd - 2) / 5.0 - 1.25);
+
+    // Exactly one node calls people.
+    int callers = 0;
+    for (auto* n : nodes) callers += calling(*n) ? 1 : 0;
+    CHECK(callers == 1);
+}
+
+TEST_CASE("when the node calling people dies, another takes over and nobody loses a place",
+          "[rooms][multinode]") {
+    floodgate::test::redis_server redis;
+    site_upstream site;
+    test_upstream app;
+    temp_dir keys;
+    write_file(keys.file("keys"), key_file_text("k1"));
+    const std::string admission = "rate: 2, burst: 1, max_active: 1000";
+    std::vector<std::unique_ptr<gateway_process>> nodes;
+    for (const char* id : {"gw-a", "gw-b", "gw-c"})
+        nodes.push_back(std::make_unique<gateway_process>(
+            node_config(site, app, redis.port(), keys.file("keys"), id, admission)));
+    REQUIRE(wait_ready({nodes[0].get(), nodes[1].get(), nodes[2].get()}, 200, seconds(10)));
+
+    constexpr int crowd = 16;
+    std::vector<person> people(crowd);
+    for (int i = 0; i < crowd; ++i) {
+        people[i].id = i;
+        join(people[i], nodes[i % 3]->port());
+        std::this_thread::sleep_until(people[i].join_sent + milliseconds(100));
+    }
+
+    std::vector<std::size_t> alive{0, 1, 2};
+    std::optional<steady::time_point> killed_at;
+    std::optional<steady::time_point> first_after_kill;
+    const auto deadline = steady::now() + seconds(45);
+    int waiting = crowd;
+    for (int step = 0; step < 3000 && waiting > 0; ++step) {
+        // Once a few are in, the node calling people is killed (SIGKILL: no hand-over).
+        if (!killed_at && waiting <= crowd - 4) {
+            std::optional<std::size_t> holder;
+            for (std::size_t n : alive)
+                if (calling(*nodes[n])) holder = n;
+            REQUIRE(holder.has_value());
+            nodes[*holder]->signal(SIGKILL);
+            REQUIRE(nodes[*holder]->wait_exit(seconds(5)).has_value());
+            killed_at = steady::now();
+            alive.erase(std::find(alive.begin(), alive.end(), *holder));
+        }
+        auto it = std::min_element(people.begin(), people.end(), [](const person& x, const person& y) {
+            if (x.admitted_at.has_value() != y.admitted_at.has_value()) return !x.admitted_at.has_value();
+            return x.next_poll < y.next_poll;
+        });
+        person& p = *it;
+        if (p.next_poll > deadline) FAIL("person " << p.id << " still waits at the deadline");
+        std::this_thread::sleep_until(p.next_poll);
+        // The load balancer sends people only to the nodes still alive.
+        const std::size_t node = alive[(static_cast<std::size_t>(p.id) + p.polls) % alive.size()];
+        const std::size_t other = alive[(static_cast<std::size_t>(p.id) + p.polls + 1) % alive.size()];
+        const std::string state = poll(p, nodes[node]->port(), node, nodes[other]->port(), 3);
+        if (state == "admitted") {
+            --waiting;
+            if (killed_at && !first_after_kill) first_after_kill = p.admitted_at;
+        } else {
+            REQUIRE(state == "waiting");  // never "expired": nobody lost a place
+        }
+    }
+    REQUIRE(waiting == 0);
+    REQUIRE(killed_at.has_value());
+    REQUIRE(first_after_kill.has_value());
+    const double gap = std::chrono::duration<double>(*first_after_kill - *killed_at).count();
+    INFO("first admission " << gap << " s after the calling node died");
+    // The lease runs out within 3 s, the next node takes it within a renewal (1 s), reads the
+    // line (1 s), and the called person hears it at the next poll (1 s).
+    CHECK(gap < 7.0);
+    CHECK(order_violations(people) == 0);
+    for (const person& p : people) CHECK(p.reached_site);
+}
+
+TEST_CASE("Redis down and back: hold, fail_open and fail_closed each do what they say, and the sale goes on",
+          "[rooms][multinode]") {
+    floodgate::test::redis_server redis(floodgate::test::redis_server::persistence::aof);
+    site_upstream site;
+    test_upstream app;
+    temp_dir keys;
+    write_file(keys.file("keys"), key_file_text("k1"));
+    const std::string admission = "rate: 2, burst: 1, max_active: 1000";
+    gateway_process hold(node_config(site, app, redis.port(), keys.file("keys"), "gw-hold", admission, "hold"));
+    gateway_process open(node_config(site, app, redis.port(), keys.file("keys"), "gw-open", admission, "fail_open"));
+    gateway_process closed(
+        node_config(site, app, redis.port(), keys.file("keys"), "gw-closed", admission, "fail_closed"));
+    std::vector<gateway_process*> nodes{&hold, &open, &closed};
+    REQUIRE(wait_ready(nodes, 200, seconds(10)));
+
+    // Ten people join; the first two get in before Redis goes away.
+    constexpr int crowd = 10;
+    std::vector<person> people(crowd);
+    for (int i = 0; i < crowd; ++i) {
+        people[i].id = i;
+        join(people[i], nodes[i % 3]->port());
+        std::this_thread::sleep_until(people[i].join_sent + milliseconds(100));
+    }
+    auto run_until = [&](auto done, steady::time_point deadline, const std::vector<std::size_t>& use) {
+        for (int step = 0; step < 3000 && !done(); ++step) {
+            auto it = std::min_element(people.begin(), people.end(), [](const person& x, const person& y) {
+                if (x.admitted_at.has_value() != y.admitted_at.has_value()) return !x.admitted_at.has_value();
+                return x.next_poll < y.next_poll;
+            });
+            person& p = *it;
+            if (p.admitted_at) return;
+            if (p.next_poll > deadline) return;
+            std::this_thread::sleep_until(p.next_poll);
+            const std::size_t node = use[(static_cast<std::size_t>(p.id) + p.polls) % use.size()];
+            const std::string state = poll(p, nodes[node]->port(), node, nodes[use[0]]->port(), 3);
+            REQUIRE(state != "expired");
+        }
+    };
+    auto admitted = [&] {
+        return static_cast<int>(std::count_if(people.begin(), people.end(), [](const person& p) {
+            return p.admitted_at.has_value();
+        }));
+    };
+    run_until([&] { return admitted() >= 2; }, steady::now() + seconds(20), {0, 2});
+    REQUIRE(admitted() >= 2);
+    const int before = admitted();
+
+    redis.stop();
+    // Out of step within ~2 s. Only the fail_closed node leaves the balancer's rotation: the
+    // others still serve their store_failure mode, and say so.
+    CHECK(wait_readyz(closed, 503, "store_failure fail_closed", seconds(5)));
+    CHECK(wait_readyz(hold, 200, "store_failure hold", seconds(5)));
+    CHECK(wait_readyz(open, 200, "store_failure fail_open", seconds(5)));
+    // People called just before the outage still claim their call at their next poll (the
+    // call is theirs); after that, nobody in line gets in until Redis is back.
+    run_until([] { return false; }, steady::now() + milliseconds(2500), {0, 2});
+    const std::size_t site_before = site.request_count();
+    const int admitted_before = admitted();
+
+    // Admitted people keep access on every node: passes verify by themselves.
+    const person& in = *std::find_if(people.begin(), people.end(), [](const person& p) { return p.admitted_at; });
+    for (auto* n : nodes) {
+        const reply r = get(n->port(), "/reserve", {cookie_header("fg_pass_concert", in.pass)});
+        CHECK(r.status == 200);
+        CHECK(r.from_site());
+    }
+    // hold: a waiting person hears "paused" and keeps the place; a newcomer is asked to retry.
+    {
+        const person& w = *std::find_if(people.begin(), people.end(), [](const person& p) { return !p.admitted_at; });
+        const reply r = get(hold.port(), "/__fg/v1/rooms/concert/status", {cookie_header("fg_ticket_concert", w.ticket)});
+        INFO(r.body);
+        CHECK(r.status == 200);
+        CHECK(json_string(r.json(), "state") == "paused");
+        CHECK(json_int(r.json(), "ahead") >= 0);
+        const reply n = get(hold.port(), "/reserve", {accept_json});
+        INFO(n.body);
+        CHECK(n.status == 503);
+        CHECK(n.header("Retry-After").has_value());
+        CHECK(json_string(n.json(), "state") == "paused");
+        CHECK_FALSE(n.cookie("fg_ticket_concert").has_value());
+        CHECK_FALSE(n.from_site());
+        const reply page = get(hold.port(), "/reserve");
+        CHECK(page.status == 503);
+        CHECK(page.body.find("paused") != std::string::npos);
+    }
+    // fail_closed: newcomers are turned away; waiting people keep their place.
+    {
+        const reply n = get(closed.port(), "/reserve", {accept_json});
+        INFO(n.body);
+        CHECK(n.status == 503);
+        CHECK(json_string(n.json(), "state") == "closed");
+        CHECK_FALSE(n.from_site());
+        const person& w = *std::find_if(people.begin(), people.end(), [](const person& p) { return !p.admitted_at; });
+        const reply r = get(closed.port(), "/__fg/v1/rooms/concert/status", {cookie_header("fg_ticket_concert", w.ticket)});
+        CHECK(json_string(r.json(), "state") == "waiting");
+    }
+    // fail_open: the room stops gating on that node.
+    {
+        const reply n = get(open.port(), "/reserve", {{"X-Person", "walk-in"}});
+        CHECK(n.status == 200);
+        CHECK(n.from_site());
+    }
+    // Nobody in line was called while Redis was away (the hold and fail_closed nodes).
+    run_until([] { return false; }, steady::now() + seconds(3), {0, 2});
+    CHECK(admitted() == admitted_before);
+    std::size_t walk_ins = 0;
+    for (const auto& r : site.requests()) walk_ins += r.header("X-Person") == std::optional<std::string>("walk-in");
+    CHECK(site.request_count() == site_before + nodes.size() + walk_ins);
+
+    // Redis comes back (AOF: the line's numbers survived); every node is ready again and the
+    // rest of the line gets in, in order.
+    redis.start();
+    REQUIRE(wait_ready(nodes, 200, seconds(10)));
+    run_until([&] { return admitted() == crowd; }, steady::now() + seconds(30), {0, 1, 2});
+    CHECK(admitted() == crowd);
+    CHECK(admitted() > before);
+    CHECK(order_violations(people) == 0);
+    // A newcomer gets a place behind them.
+    person late;
+    late.id = 100;
+    join(late, hold.port());
+    CHECK_FALSE(late.ticket.empty());
+}
+
+}  // namespace floodgate::itest::rooms
