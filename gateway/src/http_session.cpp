@@ -18,6 +18,26 @@ namespace floodgate {
 
 namespace {
 
+// shared_room::claim_identity() as an awaitable: resumes on the session's executor with what
+// the identity's holder stored, or nullopt (taken now, or the store could not say: then the new
+// place stands).
+net::awaitable<std::optional<std::string>> claim_identity(shared_room& room, const std::string& identity,
+                                                          std::uint64_t seq) {
+    auto [ec, holder] = co_await net::async_initiate<decltype(use_nothrow),
+                                                     void(error_code, std::optional<std::string>)>(
+        [&room, &identity, seq](auto handler) {
+            auto h = std::make_shared<decltype(handler)>(std::move(handler));
+            room.claim_identity(identity, seq, [h](error_code e, std::optional<std::string> v) {
+                auto ex = net::get_associated_executor(*h);
+                net::post(ex, [h, e, v = std::move(v)]() mutable { (*h)(e, std::move(v)); });
+            });
+        },
+        use_nothrow);
+    if (ec) co_return std::nullopt;
+    co_return holder;
+}
+
+
 constexpr std::size_t relay_size = 16 * 1024;  // body bytes moved per read, each direction
 constexpr std::size_t read_chunk = 4096;       // header bytes asked for per read
 constexpr std::size_t response_header_limit = 64 * 1024;
@@ -293,6 +313,15 @@ net::awaitable<bool> http_session::serve_one() {
         if (room >= 0) {
             const room_binding& rb = x.gen->rooms[static_cast<std::size_t>(room)];
             auto gate = gate_request(*x.gen, rb, req, client, target, &w_.counters());
+            if (gate.joined_seq && rb.rt->shared()) {
+                // A new place in a line shared with other nodes: the person may hold one there.
+                const std::uint64_t joined = *gate.joined_seq;
+                std::optional<gate_result> dup;
+                if (auto holder = co_await claim_identity(*rb.rt->shared(), gate.identity, joined))
+                    dup = rejoin_duplicate(*x.gen, rb, req, client, target, joined, *holder, &w_.counters());
+                if (dup) gate = std::move(*dup);
+                else rb.rt->shared()->saw(joined, tokenstore::wall_clock_ms());
+            }
             x.metrics_room = rb.cfg->name;
             x.outcome = gate.outcome;
             if (!gate.proceed) {

@@ -538,6 +538,10 @@ void join(const request_view& v, std::string_view return_to, bool api, gate_resu
         }
         case ts::waiting_room::join_outcome::queued: {
             room.rt->tickets_issued.fetch_add(1, std::memory_order_relaxed);
+            if (room.rt->shared() && !v.identity().empty()) {
+                out.joined_seq = j.seq;
+                out.identity = std::string(v.identity());
+            }
             const std::string ticket = mint_ticket(v, j.seq);
             auto res = waiting_response(v, waiting_status(room, j.pos.ahead), return_to, api, api ? ticket : "");
             res.insert(http::field::set_cookie,
@@ -626,6 +630,39 @@ gate_result gate_request(const generation& gen, const room_binding& room, const 
         // Abandoned, missed or forgotten: a new place at the back of the line.
     }
     join(v, return_to, api, out);
+    return out;
+}
+
+std::optional<gate_result> rejoin_duplicate(const generation& gen, const room_binding& room,
+                                            const http::request_header<>& req, const client_info& client,
+                                            std::string_view return_to, std::uint64_t joined,
+                                            std::string_view holder, thread_metrics* metrics) {
+    request_view v(room, req, client);
+    v.keys = gen.keys.get();
+    v.metrics = metrics;
+    const bool api = wants_json(room, req, return_to.substr(0, return_to.find('?')));
+    gate_result out;
+    if (holder.starts_with("p ")) {  // admitted on another device
+        room.rt->wr().leave(joined);
+        out.response = elsewhere_response(v, api);
+        out.outcome = request_outcome::rejected;
+        return out;
+    }
+    std::uint64_t seq = 0;
+    if (!holder.starts_with("q ") || !text::parse_u64(holder.substr(2), seq) || seq == joined) return std::nullopt;
+    // Where that place is, without claiming a call: the person's next poll does that.
+    auto& q = room.rt->wr().queue();
+    q.see(seq, v.now);
+    const ts::ring::position p = q.locate(seq);
+    if (p.st != ts::ring::state::waiting && p.st != ts::ring::state::called) return std::nullopt;
+    room.rt->shared()->saw(seq, v.now);
+    room.rt->wr().leave(joined);
+    const std::string ticket = mint_ticket(v, seq);
+    auto res = waiting_response(v, waiting_status(room, p.ahead), return_to, api, api ? ticket : "");
+    res.insert(http::field::set_cookie,
+               set_cookie(cookie_name("ticket", room), ticket, room.cfg->ticket_ttl.count() / 1000, v.secure()));
+    out.response = std::move(res);
+    out.outcome = request_outcome::queued;
     return out;
 }
 
@@ -722,6 +759,8 @@ http::response<http::string_body> serve_public(const generation& gen, const http
         }
         gate_result g;
         join(v, "/", /*api=*/true, g);
+        // This endpoint does not claim the identity across nodes: the place stands as taken.
+        if (g.joined_seq) room->rt->shared()->saw(*g.joined_seq, v.now);
         if (g.proceed) {
             // Admitted at once: the pass is in the cookie and in the body.
             std::string pass(g.set_cookies.front());

@@ -35,7 +35,20 @@ struct gate_result {
     // For the request counter: proxied (a pass that was valid), admitted (a pass
     // minted now), queued, or rejected (closed, full, admitted on another device).
     request_outcome outcome = request_outcome::proxied;
+    // A shared room (several nodes) gave this person a new place: the identity it was given
+    // for must be claimed across nodes before the answer goes out (rejoin_duplicate()).
+    std::optional<std::uint64_t> joined_seq;
+    std::string identity;
 };
+
+// A shared room: the person's identity already holds a place or a pass, taken on another node
+// (holder: what it stored, "q <seq>" or "p ..."). Gives up the place just taken (joined) and
+// answers with the held place, or "already admitted". nullopt: the held place is gone; keep
+// the new one.
+std::optional<gate_result> rejoin_duplicate(const generation& gen, const room_binding& room,
+                                            const http::request_header<>& req, const client_info& client,
+                                            std::string_view return_to, std::uint64_t joined,
+                                            std::string_view holder, thread_metrics* metrics = nullptr);
 
 // A request for a path that room protects. return_to is the normalised
 // path and query the person asked for (the waiting page comes back to it).

@@ -99,7 +99,10 @@ tokenstore::waiting_room::join_result room_runtime::join(millis now, std::string
                                                          bool allow_direct) {
     // Several nodes: only the lease holder calls people, so nobody is admitted directly.
     auto j = wr_->join(now, identity, allow_direct && !shared_);
-    if (shared_ && j.outcome == tokenstore::waiting_room::join_outcome::queued) shared_->saw(j.seq, now);
+    // With an identity, the caller first claims it across nodes (gate_result::joined_seq) and
+    // marks the place seen only if it stands: one given up at once is never called anywhere.
+    if (shared_ && identity.empty() && j.outcome == tokenstore::waiting_room::join_outcome::queued)
+        shared_->saw(j.seq, now);
     return j;
 }
 
@@ -108,7 +111,12 @@ tokenstore::waiting_room::poll_result room_runtime::poll(std::uint64_t seq, mill
     auto p = wr_->poll(seq, now, identity);
     if (shared_) {
         if (p.st == tokenstore::ring::state::waiting) shared_->saw(seq, now);
-        if (p.pass) p.pass->slot = shared_->global_slot(p.pass->slot);
+        if (p.pass) {
+            p.pass->slot = shared_->global_slot(p.pass->slot);
+            // Other devices of this person, on any node, hear "already admitted" while the
+            // session may still be in use.
+            if (!identity.empty()) shared_->note_admitted(identity, *p.pass, wr_->policy().idle_timeout);
+        }
     }
     return p;
 }

@@ -81,6 +81,20 @@ void shared_room::start() {
     redis_->start(/*want_lease=*/true);
 }
 
+void shared_room::claim_identity(std::string_view identity, std::uint64_t seq,
+                                 std::function<void(error_code, std::optional<std::string>)> cb) {
+    // As long as the place itself can last (abandon_after after the last poll, and some).
+    redis_->claim_identity(identity, "q " + std::to_string(seq), std::max<millis>(opts_.abandon_after, 600'000),
+                           std::move(cb));
+}
+
+void shared_room::note_admitted(std::string_view identity, lease l, millis hold_for) {
+    conn_->command({"SET", prefix_ + "id:" + std::string(identity),
+                    "p " + std::to_string(l.slot) + " " + std::to_string(l.gen), "PX",
+                    std::to_string(std::max<millis>(hold_for, 1000))},
+                   [](error_code, redis::redis_reply) {});
+}
+
 void shared_room::publish_settings(std::string settings) {
     redis_->write_config({{"settings", std::move(settings)}}, [room = opts_.room](error_code ec, std::uint64_t) {
         if (ec) spdlog::warn("room {}: the settings change did not reach Redis ({}); other nodes keep theirs", room,
@@ -94,17 +108,22 @@ void shared_room::stop() {
 }
 
 std::optional<std::uint64_t> shared_room::take(millis now) {
-    tokenstore::mutex_lock lock(range_mu_);
-    auto fresh = [&](const range& r) {
-        return r.next < r.last && now - r.reserved_at < opts_.range_max_age;
-    };
-    if (!fresh(current_)) {
-        if (!spare_ || !fresh(*spare_)) return std::nullopt;
-        current_ = *spare_;
-        spare_.reset();
+    std::optional<std::uint64_t> seq;
+    {
+        tokenstore::mutex_lock lock(range_mu_);
+        auto fresh = [&](const range& r) { return r.next < r.last && now - r.reserved_at < opts_.range_max_age; };
+        if (!fresh(current_) && spare_ && fresh(*spare_)) {
+            current_ = *spare_;
+            spare_.reset();
+        }
+        if (fresh(current_)) {
+            ++taken_;
+            seq = current_.next++;
+        }
     }
-    ++taken_;
-    return current_.next++;
+    // Refill at once rather than at the next tick: a crowd arriving takes ranges fast.
+    start_reserve(now);
+    return seq;
 }
 
 void shared_room::saw(std::uint64_t seq, millis now) { redis_->mark_live(seq, now); }
@@ -441,18 +460,25 @@ void shared_room::start_liveness_read(millis now) {
 }
 
 void shared_room::start_reserve(millis now) {
-    if (reserve_in_flight_.load()) return;
+    if (reserve_in_flight_.exchange(true)) return;
     std::uint64_t want = 0;
     {
         tokenstore::mutex_lock lock(range_mu_);
-        const bool spare_ok = spare_ && spare_->next < spare_->last &&
-                              now - spare_->reserved_at < opts_.range_max_age / 2;
-        if (spare_ok) return;
-        // About twice what was taken since the last reservation, within [8, 4096].
-        want = std::clamp<std::uint64_t>(2 * (taken_ - taken_at_last_reserve_), 8, 4096);
+        // Always one range ready for at least another half of range_max_age: the current one
+        // with more than half its seqs left, or the spare. Unused seqs are holes the holder
+        // must settle (and until then they count in everyone's `ahead`), so ranges are sized
+        // to what was taken lately, and an idle node wastes about two seqs a second.
+        const millis half = opts_.range_max_age / 2;
+        auto good_for = [&](const range& r) { return r.next < r.last && now - r.reserved_at < half; };
+        const bool enough = (spare_ && good_for(*spare_)) ||
+                            (good_for(current_) && 2 * (current_.last - current_.next) > current_.last - current_.first);
+        if (enough) {
+            reserve_in_flight_.store(false);
+            return;
+        }
+        want = std::clamp<std::uint64_t>(2 * (taken_ - taken_at_last_reserve_), 2, 4096);
         taken_at_last_reserve_ = taken_;
     }
-    reserve_in_flight_.store(true);
     redis_->reserve_seqs(want, [self = weak_from_this(), now](error_code ec,
                                                                 redis::redis_room::seq_range r) {
         auto me = self.lock();
@@ -460,7 +486,7 @@ void shared_room::start_reserve(millis now) {
         if (!ec) {
             tokenstore::mutex_lock lock(me->range_mu_);
             // Its age counts from when it was asked for: it was reserved no earlier.
-            me->spare_ = range{r.first, r.last, now};
+            me->spare_ = range{r.first, r.first, r.last, now};
         }
         me->reserve_in_flight_.store(false);
     });

@@ -100,6 +100,14 @@ public:
     std::uint64_t before_tick(millis now);
     void after_tick(millis now);
 
+    // One place per person across nodes (a room with identity: header or cookie): takes the
+    // identity for the ticket `seq` just handed out here. cb (on the connection's strand) gets
+    // nullopt when it was free, else what the holder stored ("q <seq>" or "p <slot> <gen>").
+    void claim_identity(std::string_view identity, std::uint64_t seq,
+                        std::function<void(error_code, std::optional<std::string>)> cb);
+    // The identity's ticket became a pass: other devices hear "already admitted" for a while.
+    void note_admitted(std::string_view identity, tokenstore::lease l, millis hold_for);
+
     // This node's operators changed the room's runtime settings: every other node applies
     // them within about a second (fg:{room}:config, redis_room::write_config).
     void publish_settings(std::string settings);
@@ -111,7 +119,7 @@ public:
 
 private:
     struct range {
-        std::uint64_t next = 0, last = 0;
+        std::uint64_t first = 0, next = 0, last = 0;
         millis reserved_at = 0;
     };
     struct inbox {
@@ -134,7 +142,7 @@ private:
     shared_room(std::shared_ptr<tokenstore::redis::redis_connection> conn, options opts);
     void start_sync(millis now);
     void start_liveness_read(millis now);
-    void start_reserve(millis now);
+    void start_reserve(millis now);  // any thread
     void send_forwards();
     void publish(millis now);
     std::uint32_t owner_of(std::uint32_t slot) const noexcept { return slot >> 24; }

@@ -38,13 +38,12 @@ std::size_t max_in_window(std::vector<steady::time_point> times, steady::duratio
 
 std::string node_config(const site_upstream& site, const test_upstream& app, std::uint16_t redis_port,
                         const std::string& keys_file, std::string_view node, std::string_view admission,
-                        std::string_view failure = "hold") {
+                        std::string_view failure = "hold", std::string_view room_extra = "    mode: queue_all\n") {
     return room_config(app.address(), site.address(),
                        "  concert:\n"
                        "    match: {paths: [/reserve]}\n"
                        "    upstream: site\n"
-                       "    admission: {" + std::string(admission) + "}\n"
-                       "    mode: queue_all\n",
+                       "    admission: {" + std::string(admission) + "}\n" + std::string(room_extra),
                        "store: redis://127.0.0.1:" + std::to_string(redis_port) + "/0\n" +
                            "store_failure: " + std::string(failure) + "\n" + "node_id: " + std::string(node) +
                            "\n" + "keys_file: " + keys_file);
@@ -75,11 +74,13 @@ bool wait_ready(const std::vector<gateway_process*>& nodes, unsigned want, std::
     return false;
 }
 
-// A viewer token for /metrics, handed to every gateway through the environment.
-const std::string metrics_token = [] {
-    const std::string t = "multinode-viewer-token-0123456789";
-    ::setenv("FLOODGATE_ADMIN_TOKENS", ("viewer tests " + t).c_str(), 1);
-    return t;
+// Admin tokens, handed to every gateway through the environment: a viewer for /metrics and an
+// operator for changes.
+const std::string metrics_token = "multinode-viewer-token-0123456789";
+const std::string operator_token = "multinode-operator-token-0123456789";
+const bool tokens_set = [] {
+    const std::string lines = "viewer tests " + metrics_token + "\noperator ops " + operator_token + "\n";
+    return ::setenv("FLOODGATE_ADMIN_TOKENS", lines.c_str(), 1) == 0;
 }();
 
 // Whether this node is the one calling people: floodgate_room_calling on its /metrics.
@@ -119,8 +120,11 @@ void join(person& p, std::uint16_t port) {
 // the pass on `site_port`. Returns the state. Checks that the place never got worse on one node,
 // and by at most `lag` places between nodes (each node follows the caller's cursor within a
 // sync interval).
-std::string poll(person& p, std::uint16_t port, std::size_t node, std::uint16_t site_port, std::int64_t lag) {
-    const reply r = get(port, "/__fg/v1/rooms/concert/status", {cookie_header("fg_ticket_concert", p.ticket)});
+std::string poll(person& p, std::uint16_t port, std::size_t node, std::uint16_t site_port, std::int64_t lag,
+                 const header_list& extra = {}) {
+    header_list h = extra;
+    h.push_back(cookie_header("fg_ticket_concert", p.ticket));
+    const reply r = get(port, "/__fg/v1/rooms/concert/status", h);
     ++p.polls;
     INFO("person " << p.id << " polled node " << node << ": " << r.status << " " << r.body);
     REQUIRE(r.status == 200);
@@ -456,6 +460,101 @@ TEST_CASE("Redis down and back: hold, fail_open and fail_closed each do what the
     late.id = 100;
     join(late, hold.port());
     CHECK_FALSE(late.ticket.empty());
+}
+
+TEST_CASE("one place per person across nodes, and a settings change on one node reaches all", "[rooms][multinode]") {
+    REQUIRE(tokens_set);
+    floodgate::test::redis_server redis;
+    site_upstream site;
+    test_upstream app;
+    temp_dir keys;
+    write_file(keys.file("keys"), key_file_text("k1"));
+    const std::string admission = "rate: 5, burst: 1, max_active: 1000";
+    const std::string room = "    mode: paused\n    identity: {header: X-User-Id}\n";
+    std::vector<std::unique_ptr<gateway_process>> nodes;
+    for (const char* id : {"gw-a", "gw-b", "gw-c"})
+        nodes.push_back(std::make_unique<gateway_process>(
+            node_config(site, app, redis.port(), keys.file("keys"), id, admission, "hold", room)));
+    REQUIRE(wait_ready({nodes[0].get(), nodes[1].get(), nodes[2].get()}, 200, seconds(10)));
+
+    auto join_as = [&](std::size_t node, std::string_view user) {
+        header_list h{accept_json};
+        if (!user.empty()) h.emplace_back("X-User-Id", std::string(user));
+        const reply r = get(nodes[node]->port(), "/reserve", h);
+        INFO("join at node " << node << " as '" << user << "': " << r.status << " " << r.body);
+        REQUIRE(r.status == 503);
+        REQUIRE(json_string(r.json(), "state") == "paused");
+        REQUIRE(r.cookie("fg_ticket_concert").has_value());
+        return *r.cookie("fg_ticket_concert");
+    };
+    auto ahead_at = [&](std::size_t node, const std::string& ticket) {
+        const reply r = get(nodes[node]->port(), "/__fg/v1/rooms/concert/status",
+                            {cookie_header("fg_ticket_concert", ticket)});
+        INFO("status at node " << node << ": " << r.body);
+        REQUIRE(r.status == 200);
+        return json_int(r.json(), "ahead");
+    };
+
+    // Five people, then one person on two devices, each at another node.
+    for (int i = 0; i < 5; ++i) join_as(static_cast<std::size_t>(i % 3), "person-" + std::to_string(i));
+    const std::string first_device = join_as(0, "u-17");
+    const std::string second_device = join_as(1, "u-17");
+    // The second device holds the same place as the first, whichever node answers.
+    for (std::size_t n = 0; n < 3; ++n) CHECK(ahead_at(n, first_device) == ahead_at(n, second_device));
+    // The place the second device was given first and gave up never counts for anyone: one
+    // more person, joining later than range_max_age after all of them (so certainly behind
+    // them), is seventh, not eighth, at every node once the line has settled (unused and
+    // given-up seqs are settled within a few seconds).
+    std::this_thread::sleep_for(range_max_age + milliseconds(200));
+    const std::string next = join_as(2, "person-6");
+    bool settled = false;
+    std::int64_t seen[3] = {-1, -1, -1};
+    for (int i = 0; i < 100 && !settled; ++i) {
+        for (std::size_t n = 0; n < 3; ++n) seen[n] = ahead_at(n, next);
+        settled = seen[0] == 6 && seen[1] == 6 && seen[2] == 6;
+        if (!settled) std::this_thread::sleep_for(milliseconds(100));
+    }
+    INFO("the last person's place at the three nodes: " << seen[0] << ", " << seen[1] << ", " << seen[2]);
+    CHECK(settled);
+
+    // An operator resumes the line on node B; the node calling people (whichever it is) hears it.
+    const reply resumed = fetch(nodes[1]->admin_port(), http::verb::post, "/admin/v1/rooms/concert/resume",
+                                {{"Authorization", "Bearer " + operator_token}});
+    INFO(resumed.body);
+    REQUIRE(resumed.status == 200);
+    for (std::size_t n : {0u, 2u}) {
+        bool heard = false;
+        for (int i = 0; i < 30 && !heard; ++i) {
+            const reply r = get(nodes[n]->admin_port(), "/admin/v1/rooms/concert",
+                                {{"Authorization", "Bearer " + metrics_token}});
+            heard = r.status == 200 && r.body.find("\"mode\":\"auto\"") != std::string::npos;
+            if (!heard) std::this_thread::sleep_for(milliseconds(100));
+        }
+        INFO("node " << n << " has the resumed mode");
+        CHECK(heard);
+    }
+
+    // The person gets in on the first device; a third device, at a third node, is told so.
+    person u;
+    u.id = 17;
+    u.ticket = first_device;
+    u.next_poll = steady::now();
+    const auto deadline = steady::now() + seconds(20);
+    std::string state;
+    while (state != "admitted" && steady::now() < deadline) {
+        std::this_thread::sleep_until(u.next_poll);
+        const std::size_t n = u.polls % 3;
+        state = poll(u, nodes[n]->port(), n, nodes[(n + 1) % 3]->port(), 3, {{"X-User-Id", "u-17"}});
+        REQUIRE((state == "waiting" || state == "admitted"));
+    }
+    REQUIRE(state == "admitted");
+    CHECK(u.reached_site);
+    std::this_thread::sleep_for(milliseconds(200));
+    const reply third = get(nodes[2]->port(), "/reserve", {accept_json, {"X-User-Id", "u-17"}});
+    INFO(third.body);
+    CHECK(third.status == 409);
+    CHECK(json_string(third.json(), "state") == "already_admitted");
+    CHECK_FALSE(third.from_site());
 }
 
 }  // namespace floodgate::itest::rooms
