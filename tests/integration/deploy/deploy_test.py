@@ -192,7 +192,8 @@ def check_compose(src, floodgate, tmp):
     check(re.search(rf"default-server\s.*\bcheck port {admin_port}\b", htext) is not None,
           f"haproxy.cfg: health checks are not on the admin port {admin_port}")
     check("option httpchk GET /readyz" in htext, "haproxy.cfg: the health check is not GET /readyz")
-    # /readyz is 503 on every node while Redis is down: unchecked backups keep store_failure reachable.
+    # /readyz is 503 on every node at once under fail_closed during a Redis outage (and while all
+    # start with Redis unreachable): unchecked backups keep the nodes reachable then.
     fallbacks = set(re.findall(r"^\s*server\s+\S+\s+(\S+)\s.*\bbackup\b.*\bno-check\b", htext, re.M))
     check(fallbacks == {f"{g}:{public_port}" for g in gateways},
           f"haproxy.cfg: unchecked backup servers {sorted(fallbacks)} are not the gateways")
