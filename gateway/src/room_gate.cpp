@@ -168,7 +168,8 @@ status_view waiting_status(const room_binding& room, std::uint64_t ahead) {
     s.ahead = ahead;
     s.position = ahead + 1;
     const double rate = room.rt->call_rate();
-    if (rate > 0 && !paused)
+    // Nobody is called while the shared store is away: no ETA then, whatever the mode.
+    if (rate > 0 && !paused && !room.rt->store_failing())
         s.eta_s = std::ceil(static_cast<double>(s.position) / rate);
     s.poll_after_ms = poll_interval_ms(s.eta_s, ahead);
     s.light = room_light(room);
@@ -509,8 +510,10 @@ http::response<http::string_body> unavailable_response(const request_view& v, bo
     } else {
         const std::string_view lang = choose_language(v.req[http::field::accept_language], v.room.cfg->default_language);
         const bool k = lang == "ko";
+        const char* title = hold ? (k ? "잠시 대기열 발급이 멈췄습니다" : "The line is paused for a moment")
+                                 : (k ? "지금은 새로 줄을 설 수 없습니다" : "The line is closed to newcomers for a moment");
         res = make_response(http::status::service_unavailable, "text/html; charset=utf-8",
-                            simple_page(lang, k ? "잠시 대기열 발급이 멈췄습니다" : "The line is paused for a moment",
+                            simple_page(lang, title,
                                         k ? "잠시 후 다시 시도하세요. 이 페이지는 5초 뒤에 다시 시도합니다."
                                           : "Please try again in a few seconds; this page retries by itself."));
         res.set("Refresh", "5");

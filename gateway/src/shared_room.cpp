@@ -113,11 +113,13 @@ std::optional<std::uint64_t> shared_room::take(millis now) {
         tokenstore::mutex_lock lock(range_mu_);
         auto fresh = [&](const range& r) { return r.next < r.last && now - r.reserved_at < opts_.range_max_age; };
         if (!fresh(current_) && spare_ && fresh(*spare_)) {
+            if (current_.next < current_.last) retired_.emplace_back(current_.next, current_.last);
             current_ = *spare_;
             spare_.reset();
         }
         if (fresh(current_)) {
             ++taken_;
+            last_take_at_ = now;
             seq = current_.next++;
         }
     }
@@ -162,14 +164,6 @@ bool shared_room::release(lease l, tokenstore::release_reason why) {
     return true;
 }
 
-shared_room::status shared_room::current() const {
-    status s;
-    s.available = available();
-    s.calling = wr_ != nullptr && wr_->admission().calling();
-    s.node_no = node_no_.load(std::memory_order_relaxed);
-    s.walk_end = 0;
-    return s;
-}
 
 // ---- the admitter thread -------------------------------------------------------------------
 
@@ -230,6 +224,28 @@ std::uint64_t shared_room::before_tick(millis now) {
     for (const auto& [kind, l] : in.forwarded) {
         if (kind == 'T') wr_->touch(l, now);
         else wr_->release(l, tokenstore::release_reason::explicit_);
+    }
+
+    // Ranges that went stale unused: their rest are holes; say so (fg:{room}:dead) so that every
+    // node stops counting them at once, instead of after the holder's settle delay.
+    std::vector<std::pair<std::uint64_t, std::uint64_t>> retired;
+    {
+        tokenstore::mutex_lock lock(range_mu_);
+        auto retire_if_stale = [&](range& r) {
+            if (r.next < r.last && now - r.reserved_at >= opts_.range_max_age) {
+                retired_.emplace_back(r.next, r.last);
+                r.next = r.last;
+            }
+        };
+        retire_if_stale(current_);
+        if (spare_) retire_if_stale(*spare_);
+        retired.swap(retired_);
+    }
+    if (!retired.empty()) {
+        std::string blob;
+        for (const auto& [from, to] : retired)
+            for (std::uint64_t s = from; s < to && blob.size() < 8 * 65'536; ++s) put_u64(blob, s);
+        conn_->command({"RPUSH", prefix_ + "dead", std::move(blob)}, [](error_code, redis::redis_reply) {});
     }
 
     const bool held = redis_->holds_lease();
@@ -464,19 +480,22 @@ void shared_room::start_reserve(millis now) {
     std::uint64_t want = 0;
     {
         tokenstore::mutex_lock lock(range_mu_);
-        // Always one range ready for at least another half of range_max_age: the current one
-        // with more than half its seqs left, or the spare. Unused seqs are holes the holder
-        // must settle (and until then they count in everyone's `ahead`), so ranges are sized
-        // to what was taken lately, and an idle node wastes about two seqs a second.
+        // Always a range ready for at least another half of range_max_age: the current one with
+        // more than half its seqs left, or a spare. Unused seqs are holes: until their range
+        // retires (before_tick announces them) they count in the places of people behind them,
+        // so ranges are sized to what was taken lately and an idle node wastes ~2 seqs a second.
         const millis half = opts_.range_max_age / 2;
         auto good_for = [&](const range& r) { return r.next < r.last && now - r.reserved_at < half; };
+        // A spare once the current range is half used or half old: a round trip ahead of need.
         const bool enough = (spare_ && good_for(*spare_)) ||
                             (good_for(current_) && 2 * (current_.last - current_.next) > current_.last - current_.first);
         if (enough) {
             reserve_in_flight_.store(false);
             return;
         }
-        want = std::clamp<std::uint64_t>(2 * (taken_ - taken_at_last_reserve_), 2, 4096);
+        // Within two seconds of a join, at least 16: a crowd arrives faster than a round trip.
+        const std::uint64_t least = now - last_take_at_ < 2'000 ? 16 : 2;
+        want = std::clamp<std::uint64_t>(2 * (taken_ - taken_at_last_reserve_), least, 4096);
         taken_at_last_reserve_ = taken_;
     }
     redis_->reserve_seqs(want, [self = weak_from_this(), now](error_code ec,
@@ -486,6 +505,8 @@ void shared_room::start_reserve(millis now) {
         if (!ec) {
             tokenstore::mutex_lock lock(me->range_mu_);
             // Its age counts from when it was asked for: it was reserved no earlier.
+            if (me->spare_ && me->spare_->next < me->spare_->last)
+                me->retired_.emplace_back(me->spare_->next, me->spare_->last);
             me->spare_ = range{r.first, r.first, r.last, now};
         }
         me->reserve_in_flight_.store(false);

@@ -64,14 +64,6 @@ public:
         std::function<void(const std::string& settings)> on_settings{};
     };
 
-    struct status {
-        bool available = false;   // synced with Redis within unreachable_after
-        bool calling = false;     // holds the lease and may walk
-        std::uint32_t node_no = 0;
-        std::uint64_t walk_end = 0;
-        std::uint64_t global_seq = 0;
-        std::uint64_t active_elsewhere = 0;
-    };
 
     static std::shared_ptr<shared_room> create(std::shared_ptr<tokenstore::redis::redis_connection> conn,
                                                options opts);
@@ -115,7 +107,6 @@ public:
     bool available() const noexcept { return available_.load(std::memory_order_relaxed); }
     // In step with the store at least once since this process started.
     bool ever_synced() const noexcept { return ever_synced_.load(std::memory_order_relaxed); }
-    status current() const;
 
 private:
     struct range {
@@ -161,6 +152,10 @@ private:
     range current_ ABSL_GUARDED_BY(range_mu_);
     std::optional<range> spare_ ABSL_GUARDED_BY(range_mu_);
     std::uint64_t taken_ ABSL_GUARDED_BY(range_mu_) = 0;  // seqs taken, for range sizing
+    millis last_take_at_ ABSL_GUARDED_BY(range_mu_) = 0;
+    // Unused rest of ranges this node will not hand out any more: holes, announced as such
+    // (fg:{room}:dead) so that nobody counts them in a place for long.
+    std::vector<std::pair<std::uint64_t, std::uint64_t>> retired_ ABSL_GUARDED_BY(range_mu_);
 
     tokenstore::mutex fwd_mu_;
     absl::flat_hash_map<std::uint32_t, std::string> fwd_ ABSL_GUARDED_BY(fwd_mu_);  // owner -> packed

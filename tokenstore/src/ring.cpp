@@ -201,6 +201,8 @@ bool ring::join_at(std::uint64_t seq, millis now) noexcept {
 
 void ring::see(std::uint64_t seq, millis now) noexcept {
     if (seq < cursor_.load(std::memory_order_acquire)) return;
+    // A ticket given up here (leave()) stays given up, whatever another node saw before.
+    if (seq < next_seq_.load(std::memory_order_acquire) && slot(seq).load(std::memory_order_relaxed) == 1) return;
     if (!heartbeat(seq, now)) join_at(seq, now);
 }
 

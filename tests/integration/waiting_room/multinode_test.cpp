@@ -202,8 +202,11 @@ TEST_CASE("three nodes sharing Redis keep one line: order, rate and places acros
     CHECK(site.request_count() == 0);
 
     // The same ticket asked at all three nodes at once: the same place, give or take the few
-    // people the cursor moved within one sync interval (200 ms at 5/s + a burst of 2).
+    // people the cursor moved within one sync interval (200 ms at 5/s + a burst of 2). Right
+    // after joins, places also count the unused rest of the nodes' seq ranges, until the
+    // ranges retire (range_max_age) and their holes are announced (a sync): ask after that.
     constexpr std::int64_t lag = 3;
+    std::this_thread::sleep_for(range_max_age + milliseconds(500));
     {
         const person& last = people.back();
         std::vector<std::int64_t> places;
@@ -216,7 +219,9 @@ TEST_CASE("three nodes sharing Redis keep one line: order, rate and places acros
         INFO("the last person's place at the three nodes: " << places[0] << ", " << places[1] << ", " << places[2]);
         CHECK(*std::max_element(places.begin(), places.end()) - *std::min_element(places.begin(), places.end()) <=
               lag);
-        CHECK(*std::min_element(places.begin(), places.end()) >= 15);
+        // 30 joined 3 s ago at 5/s after a 3 s settle: nobody called yet, or a handful.
+        CHECK(*std::min_element(places.begin(), places.end()) >= 20);
+        CHECK(*std::max_element(places.begin(), places.end()) <= 29);
     }
 
     // Each polls when told, each time at the next node; once admitted, goes to the site through
