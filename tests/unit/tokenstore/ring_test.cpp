@@ -314,3 +314,69 @@ TEST_CASE("joins and heartbeats on two threads keep the invariants while the adm
     CHECK(r->calls_pending() == 0);
     CHECK(claims.load() + noshows == called);
 }
+
+// ---- shared seqs (several gateway nodes numbering one line) ------------------------------------
+
+TEST_CASE("shared seqs: tickets handed out elsewhere are taken in, and the walk settles holes", "[ring][shared]") {
+    auto r = make_ring();
+    // This node handed out 0 and 1; another node 4 and 5 (2 and 3: a range nobody used).
+    CHECK(r->join_at(0, t0));
+    CHECK(r->join_at(1, t0));
+    CHECK(r->next_seq() == 2);
+    r->see(5, t0);  // a poll here for another node's ticket
+    CHECK(r->next_seq() == 6);
+    CHECK(r->locate(5).st == state::waiting);
+    // Never heard of here: the holes count as ahead until settled.
+    CHECK(r->locate(5).ahead == 5);  // 0 to 4
+    // The holder read the liveness bits: 4 was seen somewhere; everything up to 6 is settled.
+    r->see(4, t0);
+    CHECK(r->settle_unseen(0, 6) == 2);  // 2 and 3
+    r->publish_index();
+    CHECK(r->locate(5).ahead == 3);
+    // The walk calls 0, 1, 4 and 5 and skips the holes.
+    const ring::advance_result a = r->advance(10, t0 + 100);
+    CHECK(a.called == 4);
+    CHECK(a.cursor == 6);
+    CHECK(r->locate(2).st == state::abandoned);
+    // A ticket taken in twice is still one ticket; one already settled stays settled.
+    CHECK_FALSE(r->join_at(3, t0 + 200));
+}
+
+TEST_CASE("shared seqs: a follower follows the holder's cursor and its abandoned marks", "[ring][shared]") {
+    auto r = make_ring();
+    for (std::uint64_t s = 0; s < 8; ++s) CHECK(r->join_at(s, t0));
+    // The holder found 2 abandoned and called up to 5: the dead mark comes first, then the cursor.
+    CHECK(r->mark_abandoned(2));
+    CHECK_FALSE(r->mark_abandoned(2));
+    r->publish_index();
+    CHECK(r->locate(7).ahead == 6);
+    CHECK(r->follow(5, t0 + 100) == 4);  // 0, 1, 3, 4
+    CHECK(r->cursor() == 5);
+    CHECK(r->walk_cursor() == 5);
+    CHECK(r->calls_pending() == 4);
+    CHECK(r->locate(3).st == state::called);
+    CHECK(r->locate(2).st == state::abandoned);
+    CHECK(r->claim(4) == ring::claim_status::claimed);
+    CHECK(r->locate(7).ahead == 2);
+    // Never backwards; a mark behind the cursor changes nothing.
+    CHECK(r->follow(3, t0 + 200) == 0);
+    CHECK(r->cursor() == 5);
+    CHECK_FALSE(r->mark_abandoned(1));
+    // A cursor beyond anything heard of here calls the unheard tickets too (the holder knew them).
+    CHECK(r->follow(10, t0 + 300) == 5);  // 5, 6, 7, 8, 9
+    CHECK(r->next_seq() == 10);
+    // Unclaimed calls become no-shows after the claim window, as for the holder's own.
+    CHECK(r->expire_calls(t0 + 100 + 60'000 + 100, 60'000) == 3);  // 0, 1, 3
+}
+
+TEST_CASE("shared seqs: a ticket given up here is not revived by another node's sighting", "[ring][shared]") {
+    auto r = make_ring();
+    CHECK(r->join_at(0, t0));
+    CHECK(r->join_at(1, t0));
+    CHECK(r->leave(0));
+    r->see(0, t0 + 1000);
+    const ring::advance_result a = r->advance(10, t0 + 2000);
+    CHECK(a.called == 1);
+    CHECK(r->locate(0).st == state::abandoned);
+    CHECK(r->locate(1).st == state::called);
+}
