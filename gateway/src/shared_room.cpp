@@ -69,6 +69,18 @@ shared_room::shared_room(std::shared_ptr<redis::redis_connection> conn, options 
 
 shared_room::~shared_room() = default;
 
+void shared_room::attach(tokenstore::waiting_room* wr) {
+    wr_ = wr;
+    // Sessions that idle out or reach their ttl here end for every node.
+    wr_->slots().set_expire_observer([this](lease l) { note_ended(l); });
+}
+
+void shared_room::note_ended(lease local) {
+    const std::uint64_t key = (std::uint64_t(local.gen) << 32) | global_slot(local.slot);
+    tokenstore::mutex_lock lock(ended_mu_);
+    ended_.push_back(key);
+}
+
 void shared_room::start() {
     if (opts_.on_settings) {
         redis_->on_config_change([self = weak_from_this()](std::uint64_t, const redis::redis_room::config_fields& f) {
@@ -138,10 +150,15 @@ bool shared_room::touch(lease l, millis now) {
     const std::uint32_t owner = owner_of(l.slot);
     if (owner != 0 && owner == node_no_.load(std::memory_order_relaxed))
         return wr_->touch({l.slot & local_mask, l.gen}, now);
-    // Another node's pass: self-verifying, so it proceeds; its node hears of the activity
-    // (once a second per pass) so that the session does not idle out there.
+    // Another node's pass: self-verifying, so it proceeds unless its node said the session
+    // ended (fg:{room}:ended, heard within a sync); that node hears of the activity (once a
+    // second per pass) so that the session does not idle out there.
     if (owner == 0) return true;
     const std::uint64_t key = (std::uint64_t(l.gen) << 32) | l.slot;
+    {
+        tokenstore::mutex_lock lock(revoked_mu_);
+        if (revoked_.contains(key)) return false;
+    }
     tokenstore::mutex_lock lock(fwd_mu_);
     if (!fwd_touched_.insert(key).second) return true;
     std::string& out = fwd_[owner];
@@ -153,9 +170,18 @@ bool shared_room::touch(lease l, millis now) {
 
 bool shared_room::release(lease l, tokenstore::release_reason why) {
     const std::uint32_t owner = owner_of(l.slot);
-    if (owner != 0 && owner == node_no_.load(std::memory_order_relaxed))
-        return wr_->release({l.slot & local_mask, l.gen}, why);
+    if (owner != 0 && owner == node_no_.load(std::memory_order_relaxed)) {
+        const lease local{l.slot & local_mask, l.gen};
+        if (!wr_->release(local, why)) return false;
+        note_ended(local);
+        return true;
+    }
     if (owner == 0) return false;
+    {
+        // Gone here at once; its node frees the slot when the forwarded release arrives.
+        tokenstore::mutex_lock lock(revoked_mu_);
+        revoked_.emplace((std::uint64_t(l.gen) << 32) | l.slot, tokenstore::wall_clock_ms());
+    }
     tokenstore::mutex_lock lock(fwd_mu_);
     std::string& out = fwd_[owner];
     out.push_back('R');
@@ -223,7 +249,33 @@ std::uint64_t shared_room::before_tick(millis now) {
     }
     for (const auto& [kind, l] : in.forwarded) {
         if (kind == 'T') wr_->touch(l, now);
-        else wr_->release(l, tokenstore::release_reason::explicit_);
+        else if (wr_->release(l, tokenstore::release_reason::explicit_)) note_ended(l);
+    }
+    if (in.dead_ok) {  // the same sync read the ended passes
+        const std::uint32_t me = node_no_.load(std::memory_order_relaxed);
+        tokenstore::mutex_lock lock(revoked_mu_);
+        for (const std::uint64_t key : in.ended)
+            if (owner_of(static_cast<std::uint32_t>(key)) != me) revoked_.emplace(key, now);
+        ended_offset_ += in.ended_read;
+        if (in.ended_len < ended_offset_) ended_offset_ = in.ended_len;
+        if (now >= next_revoked_prune_) {
+            // A pass ends by itself at session_ttl: no need to remember it longer.
+            next_revoked_prune_ = now + 10'000;
+            const millis keep = wr_->policy().session_ttl;
+            absl::erase_if(revoked_, [&](const auto& kv) { return now - kv.second > keep; });
+        }
+    }
+    std::vector<std::uint64_t> ended;
+    {
+        tokenstore::mutex_lock lock(ended_mu_);
+        ended.swap(ended_);
+    }
+    if (!ended.empty()) {
+        std::string blob;
+        for (const std::uint64_t key : ended) put_u64(blob, key);
+        conn_->command({"RPUSH", prefix_ + "ended", std::move(blob)}, [](error_code, redis::redis_reply) {});
+        conn_->command({"PEXPIRE", prefix_ + "ended", std::to_string(std::max<millis>(wr_->policy().session_ttl, 60'000))},
+                       [](error_code, redis::redis_reply) {});
     }
 
     // Ranges that went stale unused: their rest are holes; say so (fg:{room}:dead) so that every
@@ -359,12 +411,15 @@ void shared_room::start_sync(millis now) {
         in.dead.insert(in.dead.end(), st->in.dead.begin(), st->in.dead.end());
         in.dead_read += st->in.dead_read;
         in.dead_len = st->in.dead_len;
+        in.ended.insert(in.ended.end(), st->in.ended.begin(), st->in.ended.end());
+        in.ended_read += st->in.ended_read;
+        in.ended_len = st->in.ended_len;
         in.dead_ok = true;
         in.active_elsewhere = st->in.active_elsewhere;
         in.forwarded.insert(in.forwarded.end(), st->in.forwarded.begin(), st->in.forwarded.end());
     };
     const std::uint32_t me_no = node_no_.load(std::memory_order_relaxed);
-    st->left = 6;
+    st->left = 8;
     // In this order: the cursor is read before the dead marks, so every mark below it is in.
     redis_->read_cursor([st, done](error_code ec, std::optional<redis::redis_room::cursor_value> c) {
         if (ec) st->failed = true;
@@ -392,6 +447,22 @@ void shared_room::start_sync(millis now) {
     conn_->command({"LLEN", prefix_ + "dead"}, [st, done](error_code ec, redis::redis_reply r) {
         if (ec || !r.is_integer()) st->failed = true;
         else st->in.dead_len = static_cast<std::uint64_t>(r.integer);
+        done();
+    });
+    conn_->command({"LRANGE", prefix_ + "ended", std::to_string(ended_offset_), "-1"},
+                   [st, done](error_code ec, redis::redis_reply r) {
+                       if (ec || r.is_error()) st->failed = true;
+                       else {
+                           st->in.ended_read = r.elements.size();
+                           for (const auto& e : r.elements)
+                               for (std::size_t i = 0; i + 8 <= e.str.size(); i += 8)
+                                   st->in.ended.push_back(get_u64(e.str.data() + i));
+                       }
+                       done();
+                   });
+    conn_->command({"LLEN", prefix_ + "ended"}, [st, done](error_code ec, redis::redis_reply r) {
+        if (ec || !r.is_integer()) st->failed = true;
+        else st->in.ended_len = static_cast<std::uint64_t>(r.integer);
         done();
     });
     conn_->command({"HGETALL", prefix_ + "active"}, [st, done, me_no, now](error_code ec, redis::redis_reply r) {

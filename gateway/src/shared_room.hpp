@@ -70,7 +70,7 @@ public:
     ~shared_room() override;
 
     // Before start(); wr must outlive this object's use (room_runtime owns both).
-    void attach(tokenstore::waiting_room* wr) { wr_ = wr; }
+    void attach(tokenstore::waiting_room* wr);
     void start();
     // Hands the lease over (when held) so another node takes over at once.
     void stop();
@@ -119,6 +119,8 @@ private:
         std::vector<std::uint64_t> dead;
         std::uint64_t dead_read = 0;  // list elements consumed by the read that filled `dead`
         std::uint64_t dead_len = 0;   // the list's length then
+        std::vector<std::uint64_t> ended;  // passes (gen << 32 | slot) ended on their node
+        std::uint64_t ended_read = 0, ended_len = 0;
         bool dead_ok = false;
         std::optional<std::uint64_t> active_elsewhere;
         std::vector<std::pair<char, tokenstore::lease>> forwarded;
@@ -161,6 +163,14 @@ private:
     absl::flat_hash_map<std::uint32_t, std::string> fwd_ ABSL_GUARDED_BY(fwd_mu_);  // owner -> packed
     absl::flat_hash_set<std::uint64_t> fwd_touched_ ABSL_GUARDED_BY(fwd_mu_);  // this second
 
+    // Passes of this node whose session ended (released, idle, ttl), to tell the others; and
+    // the others' ended passes (gen << 32 | slot -> when heard), which no longer get through.
+    void note_ended(tokenstore::lease local);
+    tokenstore::mutex ended_mu_;
+    std::vector<std::uint64_t> ended_ ABSL_GUARDED_BY(ended_mu_);
+    mutable tokenstore::mutex revoked_mu_;
+    absl::flat_hash_map<std::uint64_t, millis> revoked_ ABSL_GUARDED_BY(revoked_mu_);
+
     tokenstore::mutex inbox_mu_;
     inbox in_ ABSL_GUARDED_BY(inbox_mu_);
 
@@ -170,6 +180,8 @@ private:
     std::atomic<bool> reserve_in_flight_{false}, flush_in_flight_{false}, node_in_flight_{false};
     millis next_sync_ = 0, next_live_ = 0, next_flush_ = 0, next_fwd_reset_ = 0, last_synced_ = 0;
     std::uint64_t dead_offset_ = 0;      // fg:{room}:dead elements applied
+    std::uint64_t ended_offset_ = 0;     // fg:{room}:ended elements applied
+    millis next_revoked_prune_ = 0;
     std::deque<std::pair<millis, std::uint64_t>> seq_seen_;  // (when read, global seq then)
     std::uint64_t global_seq_ = 0;
     std::uint64_t walk_end_ = 0;

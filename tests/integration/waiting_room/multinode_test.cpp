@@ -560,6 +560,22 @@ TEST_CASE("one place per person across nodes, and a settings change on one node 
     CHECK(third.status == 409);
     CHECK(json_string(third.json(), "state") == "already_admitted");
     CHECK_FALSE(third.from_site());
+
+    // The person is done and releases the pass on one node: within a sync it gets nobody
+    // through at any node.
+    for (std::size_t n = 0; n < 3; ++n) {
+        const reply r = get(nodes[n]->port(), "/reserve", {cookie_header("fg_pass_concert", u.pass)});
+        CHECK(r.from_site());
+    }
+    const reply released = fetch(nodes[1]->port(), http::verb::post, "/__fg/v1/rooms/concert/release",
+                                 {cookie_header("fg_pass_concert", u.pass)});
+    CHECK(released.body.find("\"released\":true") != std::string::npos);
+    std::this_thread::sleep_for(milliseconds(800));
+    for (std::size_t n = 0; n < 3; ++n) {
+        const reply r = get(nodes[n]->port(), "/reserve", {accept_json, cookie_header("fg_pass_concert", u.pass)});
+        INFO("node " << n << " after the release: " << r.status << " " << r.body);
+        CHECK_FALSE(r.from_site());
+    }
 }
 
 }  // namespace floodgate::itest::rooms
