@@ -713,6 +713,7 @@ response admin_server::handle_create(const request& req, request_context& ctx) {
     const room_binding* b = gen->find_room(room);
     if (!b) return error(http::status::internal_server_error, "not_created", "the room was not created");
     audit(ctx, "room.create", room, {}, definition);
+    backend_.announce_room(room, definition);
     return make(http::status::created, room_json(*b) + "\n");
 }
 
@@ -729,6 +730,7 @@ response admin_server::handle_delete(request_context& ctx, const std::string& ro
         return error(http::status::internal_server_error, "not_applied", message_of(st));
     backend_.rooms().remove(room);
     audit(ctx, "room.delete", room, before, {});
+    backend_.announce_room(room, std::nullopt);
     response res{http::status::no_content, 11};
     res.set(http::field::cache_control, "no-store");
     return res;

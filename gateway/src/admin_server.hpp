@@ -17,6 +17,7 @@
 #include <list>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "absl/status/statusor.h"
@@ -46,6 +47,9 @@ public:
     virtual room_registry& rooms() = 0;
     virtual std::shared_ptr<const admin_tokens> tokens() const = 0;
     virtual bool stopping() const = 0;
+    // A runtime room was created (definition) or deleted (nullopt) through this node's API:
+    // with a Redis store, every other node follows (room_catalog).
+    virtual void announce_room(const std::string& room, std::optional<std::string> definition) = 0;
 };
 
 class admin_server {

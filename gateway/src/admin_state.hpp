@@ -64,6 +64,7 @@ public:
     absl::Status set_overrides(const std::string& room, const room_overrides& o);
 
     bool is_runtime_room(const std::string& room) const { return rooms_.count(room) != 0; }
+    const std::map<std::string, std::string>& runtime_rooms() const { return rooms_; }  // name -> definition
     // definition: the JSON body that created it (parse_room_definition()).
     absl::Status add_room(const std::string& room, std::string definition);
     absl::Status remove_room(const std::string& room);  // and its overrides

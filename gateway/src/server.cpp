@@ -222,6 +222,42 @@ void server::apply_remote_settings(const std::string& room, const std::string& s
     spdlog::info("room {}: settings changed on another node applied: {}", room, settings);
 }
 
+void server::announce_room(const std::string& room, std::optional<std::string> definition) {
+    if (!catalog_) return;
+    if (definition) catalog_->created(room, *definition);
+    else catalog_->deleted(room);
+}
+
+void server::add_remote_room(const std::string& room, const std::string& definition) {
+    if (file_cfg_->find_room(room)) {
+        spdlog::warn("room {}: created at run time on another node, but this node's config file has a room of "
+                     "that name; the file's room is served here",
+                     room);
+        return;
+    }
+    if (auto st = runtime_.add_room(room, definition); !st.ok())
+        spdlog::warn("room {}: created on another node; not saved here: {}", room, std::string(st.message()));
+    if (auto st = apply_runtime(); !st.ok()) {
+        (void)runtime_.remove_room(room);
+        spdlog::warn("room {}: created on another node; not served here: {}", room, std::string(st.message()));
+        return;
+    }
+    spdlog::info("room {}: created at run time on another node; served here too", room);
+}
+
+void server::remove_remote_room(const std::string& room) {
+    if (!runtime_.is_runtime_room(room)) return;
+    if (auto st = runtime_.remove_room(room); !st.ok())
+        spdlog::warn("room {}: deleted on another node; not saved here: {}", room, std::string(st.message()));
+    if (auto st = apply_runtime(); !st.ok()) {
+        spdlog::warn("room {}: deleted on another node; still served here: {}", room, std::string(st.message()));
+        return;
+    }
+    rooms_.remove(room);
+    shared_settings_.erase(room);
+    spdlog::info("room {}: deleted on another node; no longer served here", room);
+}
+
 absl::Status server::start(std::shared_ptr<const config> cfg) {
     spdlog::set_level(level_of(cfg->log_level));
     if (auto st = load_keys(*cfg); !st.ok()) return st;
@@ -248,6 +284,10 @@ absl::Status server::start(std::shared_ptr<const config> cfg) {
                                  .on_settings = [this](const std::string& room, const std::string& s) {
                                      apply_remote_settings(room, s);
                                  }});
+        catalog_ = room_catalog::create(
+            store_, {.local = [this] { return runtime_.runtime_rooms(); },
+                     .add = [this](const std::string& room, const std::string& def) { add_remote_room(room, def); },
+                     .remove = [this](const std::string& room) { remove_remote_room(room); }});
         spdlog::info("rooms are shared through Redis at {}:{} db {} as node {}; store_failure: {}", url->host,
                      url->port, url->db, node, to_string(cfg->store_failure));
     }
@@ -256,6 +296,7 @@ absl::Status server::start(std::shared_ptr<const config> cfg) {
     auto gen = build_effective(cfg);
     if (!gen.ok()) return gen.status();
     gen_ = *gen;
+    if (catalog_) catalog_->start();
     if (auto st = access_log_.open(cfg->access_log); !st.ok()) return st;
 
     unsigned n = cfg->threads ? cfg->threads : std::max(1u, std::thread::hardware_concurrency());
@@ -353,6 +394,7 @@ net::awaitable<void> server::shutdown() {
         // Let the lease hand-over reach Redis before the main loop ends.
         t.expires_after(std::chrono::milliseconds(50));
         co_await t.async_wait(use_nothrow);
+        if (catalog_) catalog_->stop();
         store_->stop();
     }
     main_ioc_.stop();

@@ -8,6 +8,7 @@
 #include <atomic>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -16,6 +17,7 @@
 #include "admin_server.hpp"
 #include "generation.hpp"
 #include "metrics.hpp"
+#include "room_catalog.hpp"
 #include "worker.hpp"
 
 namespace floodgate {
@@ -45,6 +47,7 @@ public:
     room_registry& rooms() override { return rooms_; }
     std::shared_ptr<const admin_tokens> tokens() const override { return tokens_; }
     bool stopping() const override { return stopping_.load(std::memory_order_relaxed); }
+    void announce_room(const std::string& room, std::optional<std::string> definition) override;
 
 private:
     absl::Status start(std::shared_ptr<const config> cfg);
@@ -57,6 +60,9 @@ private:
     void install(std::shared_ptr<const generation> gen);
     // Another node changed a shared room's settings (the main thread).
     void apply_remote_settings(const std::string& room, const std::string& settings);
+    // Another node created or deleted a runtime room (the main thread; room_catalog's hooks).
+    void add_remote_room(const std::string& room, const std::string& definition);
+    void remove_remote_room(const std::string& room);
     net::awaitable<void> signal_loop();
     net::awaitable<void> shutdown();
 
@@ -65,6 +71,7 @@ private:
     net::io_context main_ioc_{1};
     std::shared_ptr<tokenstore::redis::redis_connection> store_;  // store: redis://...
     room_registry rooms_;  // outlives every generation and worker
+    std::shared_ptr<room_catalog> catalog_;  // runtime rooms shared through store_
     std::shared_ptr<tokenstore::key_ring> keys_;
     net::signal_set signals_{main_ioc_};
     access_log access_log_;

@@ -578,4 +578,88 @@ TEST_CASE("one place per person across nodes, and a settings change on one node 
     }
 }
 
+
+TEST_CASE("a room created at run time on one node is served by every node, and deleting it on another ends it",
+          "[rooms][multinode]") {
+    REQUIRE(tokens_set);
+    floodgate::test::redis_server redis;
+    site_upstream site;
+    test_upstream app;
+    temp_dir keys;
+    write_file(keys.file("keys"), key_file_text("k1"));
+    auto start_node = [&](const char* id) {
+        return std::make_unique<gateway_process>(
+            node_config(site, app, redis.port(), keys.file("keys"), id, "rate: 5, burst: 1"));
+    };
+    std::vector<std::unique_ptr<gateway_process>> nodes;
+    for (const char* id : {"gw-a", "gw-b", "gw-c"}) nodes.push_back(start_node(id));
+    REQUIRE(wait_ready({nodes[0].get(), nodes[1].get(), nodes[2].get()}, 200, seconds(10)));
+    const header_list operator_auth{{"Authorization", "Bearer " + operator_token}};
+    const header_list viewer_auth{{"Authorization", "Bearer " + metrics_token}};
+
+    // Whether node n gates /flash: a newcomer gets a place in the flash room's line.
+    auto gated = [&](const gateway_process& gw) {
+        const reply r = get(gw.port(), "/flash", {accept_json});
+        return r.status == 503 && r.cookie("fg_ticket_flash").has_value();
+    };
+    // How long until every node in `which` answers `want` for /flash, or nullopt after 5 s.
+    auto until_all = [&](const std::vector<gateway_process*>& which, bool want) -> std::optional<milliseconds> {
+        const auto start = steady::now();
+        while (steady::now() - start < seconds(5)) {
+            bool all = true;
+            for (auto* n : which) all = all && gated(*n) == want;
+            if (all) return std::chrono::duration_cast<milliseconds>(steady::now() - start);
+            std::this_thread::sleep_for(milliseconds(20));
+        }
+        return std::nullopt;
+    };
+    for (auto& n : nodes) REQUIRE_FALSE(gated(*n));
+
+    // An operator creates the room on node A, in the middle of a sale.
+    const reply created =
+        fetch(nodes[0]->admin_port(), http::verb::post, "/admin/v1/rooms", operator_auth,
+              R"({"name":"flash","match":{"paths":["/flash"]},"upstream":"site","admission":{"rate":1},"mode":"paused"})");
+    INFO(created.body);
+    REQUIRE(created.status == 201);
+    const auto everywhere = until_all({nodes[1].get(), nodes[2].get()}, true);
+    REQUIRE(everywhere.has_value());
+    INFO("the room reached nodes B and C after " << everywhere->count() << " ms");
+    CHECK(*everywhere <= milliseconds(1500));  // the issue asks for "within a second"; the catalog reads every 250 ms
+    for (auto& n : nodes) {
+        const reply r = get(n->admin_port(), "/admin/v1/rooms/flash", viewer_auth);
+        CHECK(r.status == 200);
+        CHECK(r.body.find("\"mode\":\"paused\"") != std::string::npos);
+    }
+
+    // It is one line, like any shared room: the place of someone who joined at B is the same at C.
+    const reply joined = get(nodes[1]->port(), "/flash", {accept_json});
+    REQUIRE(joined.cookie("fg_ticket_flash").has_value());
+    auto ahead_at = [&](const gateway_process& gw) {
+        const reply r = get(gw.port(), "/__fg/v1/rooms/flash/status",
+                            {cookie_header("fg_ticket_flash", *joined.cookie("fg_ticket_flash"))});
+        INFO(r.body);
+        REQUIRE(r.status == 200);
+        return json_int(r.json(), "ahead");
+    };
+    std::this_thread::sleep_for(seconds(4));  // the line settles (seq-range holes) within a few seconds
+    CHECK(ahead_at(*nodes[2]) == ahead_at(*nodes[1]));
+
+    // A node that starts later learns the room from Redis.
+    nodes.push_back(start_node("gw-d"));
+    REQUIRE(wait_ready({nodes[3].get()}, 200, seconds(10)));
+    CHECK(until_all({nodes[3].get()}, true).has_value());
+
+    // Deleted on node C: within a second nobody is held at /flash at any node.
+    const reply deleted = fetch(nodes[2]->admin_port(), http::verb::delete_, "/admin/v1/rooms/flash", operator_auth);
+    INFO(deleted.body);
+    REQUIRE(deleted.status == 204);
+    const auto gone = until_all({nodes[0].get(), nodes[1].get(), nodes[3].get()}, false);
+    REQUIRE(gone.has_value());
+    INFO("the deletion reached nodes A, B and D after " << gone->count() << " ms");
+    CHECK(*gone <= milliseconds(1500));
+    for (auto& n : nodes) CHECK(get(n->admin_port(), "/admin/v1/rooms/flash", viewer_auth).status == 404);
+    // The room from the config file was never touched.
+    for (auto& n : nodes) CHECK(get(n->admin_port(), "/admin/v1/rooms/concert", viewer_auth).status == 200);
+}
+
 }  // namespace floodgate::itest::rooms
