@@ -307,7 +307,16 @@ net::awaitable<bool> http_session::serve_one() {
         if (npath.substr(0, 6) == "/__fg/") {
             ++requests_;
             x.counted = false;
-            co_return co_await respond_local(x, serve_public(*x.gen, req, client, npath, &w_.counters()));
+            public_join_claim claim;
+            auto res = serve_public(*x.gen, req, client, npath, &w_.counters(), &claim);
+            if (claim.room) {  // as below: a new place in a shared line, for a person who may hold one
+                std::optional<http::response<http::string_body>> dup;
+                if (auto holder = co_await claim_identity(*claim.room->rt->shared(), claim.identity, claim.seq))
+                    dup = public_join_duplicate(*x.gen, claim, req, client, *holder, &w_.counters());
+                if (dup) res = std::move(*dup);
+                else claim.room->rt->shared()->saw(claim.seq, tokenstore::wall_clock_ms());
+            }
+            co_return co_await respond_local(x, std::move(res));
         }
         const int room = x.gen->routes.match(req[http::field::host], req.method_string(), norm.value);
         if (room >= 0) {

@@ -636,14 +636,14 @@ gate_result gate_request(const generation& gen, const room_binding& room, const 
     return out;
 }
 
-std::optional<gate_result> rejoin_duplicate(const generation& gen, const room_binding& room,
-                                            const http::request_header<>& req, const client_info& client,
-                                            std::string_view return_to, std::uint64_t joined,
-                                            std::string_view holder, thread_metrics* metrics) {
+namespace {
+
+std::optional<gate_result> rejoin(const generation& gen, const room_binding& room, const http::request_header<>& req,
+                                  const client_info& client, std::string_view return_to, std::uint64_t joined,
+                                  std::string_view holder, thread_metrics* metrics, bool api) {
     request_view v(room, req, client);
     v.keys = gen.keys.get();
     v.metrics = metrics;
-    const bool api = wants_json(room, req, return_to.substr(0, return_to.find('?')));
     gate_result out;
     if (holder.starts_with("p ")) {  // admitted on another device
         room.rt->wr().leave(joined);
@@ -669,6 +669,30 @@ std::optional<gate_result> rejoin_duplicate(const generation& gen, const room_bi
     return out;
 }
 
+}  // namespace
+
+std::optional<gate_result> rejoin_duplicate(const generation& gen, const room_binding& room,
+                                            const http::request_header<>& req, const client_info& client,
+                                            std::string_view return_to, std::uint64_t joined,
+                                            std::string_view holder, thread_metrics* metrics) {
+    return rejoin(gen, room, req, client, return_to, joined, holder, metrics,
+                  wants_json(room, req, return_to.substr(0, return_to.find('?'))));
+}
+
+std::optional<http::response<http::string_body>> public_join_duplicate(const generation& gen,
+                                                                       const public_join_claim& claim,
+                                                                       const http::request_header<>& req,
+                                                                       const client_info& client,
+                                                                       std::string_view holder,
+                                                                       thread_metrics* metrics) {
+    auto g = rejoin(gen, *claim.room, req, client, "/", claim.seq, holder, metrics, /*api=*/true);
+    if (!g) return std::nullopt;
+    auto res = std::move(*g->response);
+    if (res.result() == http::status::service_unavailable && res.count(http::field::set_cookie))
+        res.result(http::status::ok);  // as join: an explicit join that has a place succeeded
+    return res;
+}
+
 std::string release_by_upstream(const room_binding& room, ts::lease lease, bool tls) {
     room.rt->release(lease, ts::release_reason::upstream);
     return set_cookie(cookie_name("pass", room), "", 0, room.cfg->secure_cookies.value_or(tls));
@@ -676,7 +700,7 @@ std::string release_by_upstream(const room_binding& room, ts::lease lease, bool 
 
 http::response<http::string_body> serve_public(const generation& gen, const http::request_header<>& req,
                                                const client_info& client, std::string_view path,
-                                               thread_metrics* metrics) {
+                                               thread_metrics* metrics, public_join_claim* claim) {
     auto error = [](http::status st, std::string_view msg) {
         std::string body = "{\"error\":";
         append_json_string(body, msg);
@@ -762,8 +786,11 @@ http::response<http::string_body> serve_public(const generation& gen, const http
         }
         gate_result g;
         join(v, "/", /*api=*/true, g);
-        // This endpoint does not claim the identity across nodes: the place stands as taken.
-        if (g.joined_seq) room->rt->shared()->saw(*g.joined_seq, v.now);
+        if (g.joined_seq) {
+            // A shared room: the caller claims the identity across nodes (or the place stands).
+            if (claim) *claim = {.room = room, .seq = *g.joined_seq, .identity = std::move(g.identity)};
+            else room->rt->shared()->saw(*g.joined_seq, v.now);
+        }
         if (g.proceed) {
             // Admitted at once: the pass is in the cookie and in the body.
             std::string pass(g.set_cookies.front());

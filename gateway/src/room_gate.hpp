@@ -50,6 +50,21 @@ std::optional<gate_result> rejoin_duplicate(const generation& gen, const room_bi
                                             std::string_view return_to, std::uint64_t joined,
                                             std::string_view holder, thread_metrics* metrics = nullptr);
 
+// A place given by POST /__fg/v1/rooms/<room>/join in a shared room, for a person with an
+// identity: as with gate_result::joined_seq, the identity must be claimed across nodes before
+// the answer goes out; public_join_duplicate() is the answer when it already holds a place.
+struct public_join_claim {
+    const room_binding* room = nullptr;  // null: nothing to claim
+    std::uint64_t seq = 0;
+    std::string identity;
+};
+std::optional<http::response<http::string_body>> public_join_duplicate(const generation& gen,
+                                                                       const public_join_claim& claim,
+                                                                       const http::request_header<>& req,
+                                                                       const client_info& client,
+                                                                       std::string_view holder,
+                                                                       thread_metrics* metrics = nullptr);
+
 // A request for a path that room protects. return_to is the normalised
 // path and query the person asked for (the waiting page comes back to it).
 // metrics (the calling worker's): token rejections and time in line are counted there.
@@ -58,9 +73,12 @@ gate_result gate_request(const generation& gen, const room_binding& room,
                          std::string_view return_to, thread_metrics* metrics = nullptr);
 
 // Requests under /__fg/ (path is the normalised path, without the query).
+// With `claim`, a join that gives a place in a shared room to a person with an identity fills it
+// in instead of taking the place as final (see public_join_claim).
 http::response<http::string_body> serve_public(const generation& gen, const http::request_header<>& req,
                                                const client_info& client, std::string_view path,
-                                               thread_metrics* metrics = nullptr);
+                                               thread_metrics* metrics = nullptr,
+                                               public_join_claim* claim = nullptr);
 
 // Releases the slot when the upstream says the person is done
 // (response header Floodgate-Release: 1). Returns the Set-Cookie that ends the pass.

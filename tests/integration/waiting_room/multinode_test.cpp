@@ -504,8 +504,18 @@ TEST_CASE("one place per person across nodes, and a settings change on one node 
     for (int i = 0; i < 5; ++i) join_as(static_cast<std::size_t>(i % 3), "person-" + std::to_string(i));
     const std::string first_device = join_as(0, "u-17");
     const std::string second_device = join_as(1, "u-17");
-    // The second device holds the same place as the first, whichever node answers.
-    for (std::size_t n = 0; n < 3; ++n) CHECK(ahead_at(n, first_device) == ahead_at(n, second_device));
+    // The second device holds the same place as the first, whichever node answers; so does a
+    // third that joins through the API's join endpoint at a third node.
+    const reply api_join = fetch(nodes[2]->port(), http::verb::post, "/__fg/v1/rooms/concert/join",
+                                 {accept_json, {"X-User-Id", "u-17"}});
+    INFO("POST join as u-17 at node 2: " << api_join.status << " " << api_join.body);
+    REQUIRE(api_join.status == 200);
+    REQUIRE(api_join.cookie("fg_ticket_concert").has_value());
+    const std::string third_device = *api_join.cookie("fg_ticket_concert");
+    for (std::size_t n = 0; n < 3; ++n) {
+        CHECK(ahead_at(n, first_device) == ahead_at(n, second_device));
+        CHECK(ahead_at(n, first_device) == ahead_at(n, third_device));
+    }
     // The place the second device was given first and gave up never counts for anyone: one
     // more person, joining later than range_max_age after all of them (so certainly behind
     // them), is seventh, not eighth, at every node once the line has settled (unused and
@@ -560,6 +570,11 @@ TEST_CASE("one place per person across nodes, and a settings change on one node 
     CHECK(third.status == 409);
     CHECK(json_string(third.json(), "state") == "already_admitted");
     CHECK_FALSE(third.from_site());
+    const reply api_third = fetch(nodes[0]->port(), http::verb::post, "/__fg/v1/rooms/concert/join",
+                                  {accept_json, {"X-User-Id", "u-17"}});
+    INFO(api_third.body);
+    CHECK(api_third.status == 409);
+    CHECK(json_string(api_third.json(), "state") == "already_admitted");
 
     // The person is done and releases the pass on one node: within a sync it gets nobody
     // through at any node.
