@@ -223,9 +223,58 @@ void server::apply_remote_settings(const std::string& room, const std::string& s
 }
 
 void server::announce_room(const std::string& room, std::optional<std::string> definition) {
-    if (!catalog_) return;
-    if (definition) catalog_->created(room, *definition);
-    else catalog_->deleted(room);
+    if (!rooms_catalog_) return;
+    if (definition) {
+        rooms_catalog_->set(room, *definition);
+        return;
+    }
+    rooms_catalog_->erase(room);
+    // A room of the same name made later starts with the settings of its own definition.
+    store_->command({"DEL", "fg:{" + room + "}:config"}, [](error_code, tokenstore::redis::redis_reply) {});
+}
+
+absl::StatusOr<std::string> server::rotate_keys() {
+    if (!keys_catalog_) return keys_->rotate();
+    // Several nodes: the key verifies here now; every node (this one too) signs with it once it
+    // has read it back from Redis and 2 s have passed, so no node sees a kid it does not know.
+    auto made = keys_->generate();
+    if (!made.ok()) return made.status();
+    if (auto st = keys_->add_verifying(made->first, made->second); !st.ok())
+        spdlog::warn("token key {}: {}; it is kept in memory and in Redis", made->first, std::string(st.message()));
+    keys_catalog_->set(made->first, text::cat(tokenstore::wall_clock_ms(), " ", made->second));
+    spdlog::info("token key {} made; every node signs with it about 2 s after Redis has it", made->first);
+    return made->first;
+}
+
+void server::learn_shared_key(const std::string& kid, const std::string& value) {
+    const std::size_t sp = value.find(' ');
+    std::uint64_t made_at = 0;
+    if (sp == std::string::npos || !text::parse_u64(std::string_view(value).substr(0, sp), made_at)) {
+        spdlog::warn("token key {} in Redis is not \"<unix ms> <secret>\"; ignored", kid);
+        return;
+    }
+    if (auto st = keys_->add_verifying(kid, std::string_view(value).substr(sp + 1));
+        !st.ok() && st.code() != absl::StatusCode::kAlreadyExists) {
+        spdlog::warn("token key {} from another node: {}", kid, std::string(st.message()));
+        if (!keys_->find(kid)) return;
+    }
+    shared_keys_[kid] = value;
+    sign_timer_.expires_after(std::chrono::seconds(2));
+    sign_timer_.async_wait([this](error_code ec) {
+        if (ec) return;
+        // The newest key rotated through any node signs (by the time it was made).
+        std::string newest;
+        std::uint64_t newest_at = 0;
+        for (const auto& [k, v] : shared_keys_) {
+            std::uint64_t at = 0;
+            if (text::parse_u64(std::string_view(v).substr(0, v.find(' ')), at) && at >= newest_at) {
+                newest_at = at;
+                newest = k;
+            }
+        }
+        if (newest.empty() || keys_->signing_key().kid() == newest) return;
+        if (keys_->sign_with(newest)) spdlog::info("token key {} signs from now on", newest);
+    });
 }
 
 void server::add_remote_room(const std::string& room, const std::string& definition) {
@@ -284,10 +333,19 @@ absl::Status server::start(std::shared_ptr<const config> cfg) {
                                  .on_settings = [this](const std::string& room, const std::string& s) {
                                      apply_remote_settings(room, s);
                                  }});
-        catalog_ = room_catalog::create(
-            store_, {.local = [this] { return runtime_.runtime_rooms(); },
-                     .add = [this](const std::string& room, const std::string& def) { add_remote_room(room, def); },
-                     .remove = [this](const std::string& room) { remove_remote_room(room); }});
+        rooms_catalog_ = shared_catalog::create(
+            store_, "rooms",
+            {.local = [this] { return runtime_.runtime_rooms(); },
+             .add = [this](const std::string& room, const std::string& def) { add_remote_room(room, def); },
+             .remove = [this](const std::string& room) { remove_remote_room(room); },
+             .announced = [](const std::string& room, bool created) {
+                 spdlog::info("room {}: {}, announced to every node", room, created ? "created" : "deleted");
+             }});
+        keys_catalog_ = shared_catalog::create(
+            store_, "keys",
+            {.local = [this] { return shared_keys_; },
+             .add = [this](const std::string& kid, const std::string& v) { learn_shared_key(kid, v); },
+             .remove = [](const std::string&) {}});  // keys are never taken out of a running ring
         spdlog::info("rooms are shared through Redis at {}:{} db {} as node {}; store_failure: {}", url->host,
                      url->port, url->db, node, to_string(cfg->store_failure));
     }
@@ -296,7 +354,10 @@ absl::Status server::start(std::shared_ptr<const config> cfg) {
     auto gen = build_effective(cfg);
     if (!gen.ok()) return gen.status();
     gen_ = *gen;
-    if (catalog_) catalog_->start();
+    if (rooms_catalog_) {
+        rooms_catalog_->start();
+        keys_catalog_->start();
+    }
     if (auto st = access_log_.open(cfg->access_log); !st.ok()) return st;
 
     unsigned n = cfg->threads ? cfg->threads : std::max(1u, std::thread::hardware_concurrency());
@@ -394,7 +455,9 @@ net::awaitable<void> server::shutdown() {
         // Let the lease hand-over reach Redis before the main loop ends.
         t.expires_after(std::chrono::milliseconds(50));
         co_await t.async_wait(use_nothrow);
-        if (catalog_) catalog_->stop();
+        rooms_catalog_->stop();
+        keys_catalog_->stop();
+        sign_timer_.cancel();
         store_->stop();
     }
     main_ioc_.stop();

@@ -17,7 +17,7 @@
 #include "admin_server.hpp"
 #include "generation.hpp"
 #include "metrics.hpp"
-#include "room_catalog.hpp"
+#include "shared_catalog.hpp"
 #include "worker.hpp"
 
 namespace floodgate {
@@ -41,7 +41,7 @@ public:
     runtime_state& runtime() override { return runtime_; }
     absl::Status apply_runtime() override;
     absl::Status reload() override;
-    absl::StatusOr<std::string> rotate_keys() override { return keys_->rotate(); }
+    absl::StatusOr<std::string> rotate_keys() override;
     std::size_t key_count() const override { return keys_->size(); }
     metrics_hub& metrics() override { return *metrics_; }
     room_registry& rooms() override { return rooms_; }
@@ -63,6 +63,9 @@ private:
     // Another node created or deleted a runtime room (the main thread; room_catalog's hooks).
     void add_remote_room(const std::string& room, const std::string& definition);
     void remove_remote_room(const std::string& room);
+    // A token key rotated on some node ("<unix ms> <secret>"): verifies here at once, signs
+    // about 2 s later (every node has had it for a while by then).
+    void learn_shared_key(const std::string& kid, const std::string& value);
     net::awaitable<void> signal_loop();
     net::awaitable<void> shutdown();
 
@@ -71,7 +74,10 @@ private:
     net::io_context main_ioc_{1};
     std::shared_ptr<tokenstore::redis::redis_connection> store_;  // store: redis://...
     room_registry rooms_;  // outlives every generation and worker
-    std::shared_ptr<room_catalog> catalog_;  // runtime rooms shared through store_
+    std::shared_ptr<shared_catalog> rooms_catalog_;  // runtime rooms shared through store_
+    std::shared_ptr<shared_catalog> keys_catalog_;   // keys rotated through the admin API
+    std::map<std::string, std::string> shared_keys_;  // kid -> "<unix ms> <secret>"
+    net::steady_timer sign_timer_{main_ioc_};         // the newest shared key signs when it fires
     std::shared_ptr<tokenstore::key_ring> keys_;
     net::signal_set signals_{main_ioc_};
     access_log access_log_;

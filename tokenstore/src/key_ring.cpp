@@ -109,6 +109,7 @@ absl::StatusOr<std::unique_ptr<key_ring>> key_ring::parse(std::string_view text,
         if (!key.ok()) return absl::InvalidArgumentError(where + std::string(key.status().message()));
         ring->keys_[n] = *std::move(key);
         ring->count_.store(n + 1, std::memory_order_release);
+        ring->signing_.store(n, std::memory_order_release);
         first_line.push_back(line_no);
     }
     if (ring->count_.load(std::memory_order_relaxed) == 0)
@@ -159,30 +160,64 @@ absl::StatusOr<std::unique_ptr<key_ring>> key_ring::load_or_generate(const std::
     return load(path);
 }
 
-absl::Status key_ring::add_locked(std::unique_ptr<hmac_key> key) {
+absl::Status key_ring::add_locked(std::unique_ptr<hmac_key> key, bool sign, bool keep_unsaved) {
     const std::size_t n = count_.load(std::memory_order_relaxed);
     if (find(key->kid()) != nullptr)
         return absl::AlreadyExistsError("kid '" + std::string(key->kid()) + "' already exists");
     if (n == max_keys)
         return absl::ResourceExhaustedError("key ring holds " + std::to_string(max_keys) +
                                             " keys; remove old keys from the file and reload");
+    absl::Status saved = absl::OkStatus();
     if (!path_.empty()) {
         std::vector<std::unique_ptr<hmac_key>> extra;
         extra.push_back(std::move(key));
-        auto s = replace_file(path_, file_text(extra, keys_, n));
-        if (!s.ok()) return s;
+        saved = replace_file(path_, file_text(extra, keys_, n));
+        if (!saved.ok() && !keep_unsaved) return saved;
         key = std::move(extra.front());
     }
     keys_[n] = std::move(key);
     count_.store(n + 1, std::memory_order_release);
-    return absl::OkStatus();
+    if (sign) signing_.store(n, std::memory_order_release);
+    return saved;
 }
 
 absl::Status key_ring::add(std::string_view kid, std::string_view secret) {
     auto key = hmac_key::create(kid, secret);
     if (!key.ok()) return key.status();
     mutex_lock lock(mu_);
-    return add_locked(*std::move(key));
+    return add_locked(*std::move(key), /*sign=*/true);
+}
+
+absl::StatusOr<std::pair<std::string, std::string>> key_ring::generate() const {
+    auto secret = random_bytes(32);
+    if (!secret.ok()) return secret.status();
+    for (int attempt = 0; attempt < 16; ++attempt) {
+        auto kid = random_kid();
+        if (!kid.ok()) return kid.status();
+        if (find(*kid) == nullptr) return std::pair{*kid, base64url::encode(*secret)};
+    }
+    return absl::InternalError("could not pick an unused kid");
+}
+
+absl::Status key_ring::add_verifying(std::string_view kid, std::string_view secret_b64) {
+    std::string secret;
+    if (!base64url::decode(secret_b64, secret))
+        return absl::InvalidArgumentError("secret of key '" + std::string(kid) + "' is not base64url");
+    auto key = hmac_key::create(kid, secret);
+    if (!key.ok()) return key.status();
+    mutex_lock lock(mu_);
+    return add_locked(*std::move(key), /*sign=*/false, /*keep_unsaved=*/true);
+}
+
+bool key_ring::sign_with(std::string_view kid) {
+    mutex_lock lock(mu_);
+    const std::size_t n = count_.load(std::memory_order_relaxed);
+    for (std::size_t i = 0; i < n; ++i) {
+        if (keys_[i]->kid() != kid) continue;
+        signing_.store(i, std::memory_order_release);
+        return true;
+    }
+    return false;
 }
 
 absl::StatusOr<std::string> key_ring::rotate() {
@@ -195,7 +230,7 @@ absl::StatusOr<std::string> key_ring::rotate() {
         if (find(*kid) != nullptr) continue;
         auto key = hmac_key::create(*kid, *secret);
         if (!key.ok()) return key.status();
-        auto s = add_locked(*std::move(key));
+        auto s = add_locked(*std::move(key), /*sign=*/true);
         if (!s.ok()) return s;
         return *kid;
     }

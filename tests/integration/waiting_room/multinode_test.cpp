@@ -677,4 +677,71 @@ TEST_CASE("a room created at run time on one node is served by every node, and d
     for (auto& n : nodes) CHECK(get(n->admin_port(), "/admin/v1/rooms/concert", viewer_auth).status == 200);
 }
 
+TEST_CASE("a token key rotated on one node signs on every node, and no node ever refuses a token",
+          "[rooms][multinode]") {
+    REQUIRE(tokens_set);
+    floodgate::test::redis_server redis;
+    site_upstream site;
+    test_upstream app;
+    temp_dir keys;
+    write_file(keys.file("keys"), key_file_text("k1"));
+    std::vector<std::unique_ptr<gateway_process>> nodes;
+    for (const char* id : {"gw-a", "gw-b", "gw-c"})
+        nodes.push_back(std::make_unique<gateway_process>(
+            node_config(site, app, redis.port(), keys.file("keys"), id, "rate: 5, burst: 1", "hold",
+                        "    mode: paused\n")));
+    REQUIRE(wait_ready({nodes[0].get(), nodes[1].get(), nodes[2].get()}, 200, seconds(10)));
+
+    auto join_at = [&](std::size_t n) {
+        const reply r = get(nodes[n]->port(), "/reserve", {accept_json});
+        INFO("join at node " << n << ": " << r.status << " " << r.body);
+        REQUIRE(r.cookie("fg_ticket_concert").has_value());
+        return *r.cookie("fg_ticket_concert");
+    };
+    // Whether node n knows the ticket (a poll gets its place, not "join first").
+    auto known_at = [&](std::size_t n, const std::string& ticket) {
+        const reply r =
+            get(nodes[n]->port(), "/__fg/v1/rooms/concert/status", {cookie_header("fg_ticket_concert", ticket)});
+        INFO("status at node " << n << ": " << r.status << " " << r.body);
+        return r.status == 200 && json_string(r.json(), "state") == "paused";
+    };
+    const std::string before = join_at(0);
+    REQUIRE(before.starts_with("v1.k1."));
+
+    const reply rotated = fetch(nodes[1]->admin_port(), http::verb::post, "/admin/v1/keys/rotate",
+                                {{"Authorization", "Bearer " + operator_token}});
+    INFO(rotated.body);
+    REQUIRE(rotated.status == 200);
+    const std::string kid = json_string(rotated.json(), "kid");
+    REQUIRE_FALSE(kid.empty());
+
+    // For the next 5 s, people join at every node in turn and poll at the two others: every
+    // ticket is known everywhere, whichever key signed it; the new key takes over everywhere.
+    std::size_t refused = 0, checked = 0;
+    std::map<std::size_t, steady::time_point> first_new;  // node -> first ticket with the new kid
+    const auto start = steady::now();
+    for (std::size_t i = 0; steady::now() - start < seconds(5); ++i) {
+        const std::size_t n = i % 3;
+        const std::string t = join_at(n);
+        if (t.starts_with("v1." + kid + ".") && !first_new.count(n)) first_new[n] = steady::now();
+        for (std::size_t m : {(n + 1) % 3, (n + 2) % 3}) {
+            ++checked;
+            if (!known_at(m, t)) ++refused;
+        }
+        std::this_thread::sleep_for(milliseconds(30));
+    }
+    INFO(checked << " polls of fresh tickets at other nodes");
+    CHECK(refused == 0);
+    CHECK(checked > 30);
+    REQUIRE(first_new.size() == 3);
+    for (const auto& [n, at] : first_new) {
+        INFO("node " << n << " signed with the new key " << std::chrono::duration_cast<milliseconds>(at - start).count()
+                     << " ms after the rotation");
+        CHECK(at - start < seconds(4));
+        CHECK(at - start >= milliseconds(1500));  // not before every node could know it
+    }
+    // The ticket from before the rotation is still good everywhere.
+    for (std::size_t n = 0; n < 3; ++n) CHECK(known_at(n, before));
+}
+
 }  // namespace floodgate::itest::rooms

@@ -155,3 +155,40 @@ TEST_CASE("a key file that cannot be rewritten leaves the ring unchanged", "[key
     CHECK((*ring)->size() == 1);
     CHECK((*ring)->signing_key().kid() == "a");
 }
+
+TEST_CASE("a key shared by another node verifies at once and signs only when told", "[keys]") {
+    temp_dir dir("fg-keys");
+    const std::string path = dir.sub("k");
+    write(path, "a " + secret('a') + "\n");
+    auto ring = key_ring::load(path);
+    REQUIRE(ring.ok());
+    key_ring& keys = **ring;
+
+    // Node A makes the key; node B (another ring from the same file) learns it.
+    auto made = keys.generate();
+    REQUIRE(made.ok());
+    CHECK(keys.size() == 1);  // generate() adds nothing
+    auto other = key_ring::parse("a " + secret('a'), "node b");
+    REQUIRE(other.ok());
+    REQUIRE((*other)->add_verifying(made->first, made->second).ok());  // a ring without a file
+    REQUIRE(keys.add_verifying(made->first, made->second).ok());
+    CHECK(keys.add_verifying(made->first, made->second).code() == absl::StatusCode::kAlreadyExists);
+
+    // Both verify a token signed with the new key, neither signs with it yet.
+    CHECK(keys.signing_key().kid() == "a");
+    CHECK((*other)->signing_key().kid() == "a");
+    CHECK(sign_token(keys, some_ticket()).rfind("v1.a.", 0) == 0);
+    REQUIRE(keys.sign_with(made->first));
+    const std::string fresh = sign_token(keys, some_ticket());
+    CHECK(fresh.rfind("v1." + made->first + ".", 0) == 0);
+    CHECK(verify_token(**other, fresh, expect).status == verify_status::ok);
+    CHECK_FALSE(keys.sign_with("nosuch"));
+
+    // A key file that cannot be rewritten (read-only mount): the key is kept in memory anyway.
+    fs::remove_all(dir.path());
+    auto late = keys.generate();
+    REQUIRE(late.ok());
+    CHECK_FALSE(keys.add_verifying(late->first, late->second).ok());
+    CHECK(keys.find(late->first) != nullptr);
+    CHECK(keys.size() == 3);
+}

@@ -23,6 +23,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
@@ -54,11 +55,9 @@ public:
     key_ring(const key_ring&) = delete;
     key_ring& operator=(const key_ring&) = delete;
 
-    // The newest key. The ring is never empty.
-    const hmac_key& signing_key() const noexcept {
-        const std::size_t n = count_.load(std::memory_order_acquire);
-        return *keys_[n - 1];
-    }
+    // The key that signs: the newest one, unless a key was added with add_verifying() and not
+    // yet given sign_with(). The ring is never empty.
+    const hmac_key& signing_key() const noexcept { return *keys_[signing_.load(std::memory_order_acquire)]; }
 
     // The key with this id, or nullptr.
     const hmac_key* find(std::string_view kid) const noexcept {
@@ -78,17 +77,31 @@ public:
     // Adds a given key as the newest one (same file handling as rotate()).
     absl::Status add(std::string_view kid, std::string_view secret) ABSL_LOCKS_EXCLUDED(mu_);
 
+    // Several nodes sharing keys (docs/redis.md, "Token keys"): a new key must verify on every
+    // node before any node signs with it. generate() makes one (a kid unused here, a random
+    // 32-byte secret, base64url) without adding it; add_verifying() adds a key that verifies
+    // at once and signs only after sign_with(). add_verifying() keeps the key even when the
+    // file cannot be rewritten (read-only mount): the status then says so. AlreadyExists: the
+    // kid is in the ring (nothing changed).
+    absl::StatusOr<std::pair<std::string, std::string>> generate() const;
+    absl::Status add_verifying(std::string_view kid, std::string_view secret_b64) ABSL_LOCKS_EXCLUDED(mu_);
+    bool sign_with(std::string_view kid) ABSL_LOCKS_EXCLUDED(mu_);  // false: no such kid
+
     const std::string& path() const noexcept { return path_; }
 
 private:
     key_ring() = default;
-    absl::Status add_locked(std::unique_ptr<hmac_key> key) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+    // Adds key; it signs if `sign`. With a file, the file is rewritten first; `keep_unsaved`
+    // keeps the key in memory when that fails (the status still reports it).
+    absl::Status add_locked(std::unique_ptr<hmac_key> key, bool sign, bool keep_unsaved = false)
+        ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
     std::string path_;
     mutex mu_;  // serialises writers; readers use count_ only
     // Slots [0, count_) are written once before count_ is published and never change after.
     std::array<std::unique_ptr<hmac_key>, max_keys> keys_;
     std::atomic<std::size_t> count_{0};
+    std::atomic<std::size_t> signing_{0};  // < count_
 };
 
 }  // namespace floodgate::tokenstore
