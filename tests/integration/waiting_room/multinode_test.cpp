@@ -593,21 +593,25 @@ TEST_CASE("one place per person across nodes, and a settings change on one node 
     }
 }
 
-
-TEST_CASE("a room created at run time on one node is served by every node, and deleting it on another ends it",
-          "[rooms][multinode]") {
-    REQUIRE(tokens_set);
+// Redis, the site, the default upstream and a shared key file, for nodes started one by one.
+struct shared_sale {
     floodgate::test::redis_server redis;
     site_upstream site;
     test_upstream app;
     temp_dir keys;
-    write_file(keys.file("keys"), key_file_text("k1"));
-    auto start_node = [&](const char* id) {
-        return std::make_unique<gateway_process>(
-            node_config(site, app, redis.port(), keys.file("keys"), id, "rate: 5, burst: 1"));
-    };
+    shared_sale() { write_file(keys.file("keys"), key_file_text("k1")); }
+    std::unique_ptr<gateway_process> node(std::string_view id, std::string_view room_extra = "    mode: queue_all\n") {
+        return std::make_unique<gateway_process>(node_config(site, app, redis.port(), keys.file("keys"), id,
+                                                             "rate: 5, burst: 1", "hold", room_extra));
+    }
+};
+
+TEST_CASE("a room created at run time on one node is served by every node, and deleting it on another ends it",
+          "[rooms][multinode]") {
+    REQUIRE(tokens_set);
+    shared_sale sale;
     std::vector<std::unique_ptr<gateway_process>> nodes;
-    for (const char* id : {"gw-a", "gw-b", "gw-c"}) nodes.push_back(start_node(id));
+    for (const char* id : {"gw-a", "gw-b", "gw-c"}) nodes.push_back(sale.node(id));
     REQUIRE(wait_ready({nodes[0].get(), nodes[1].get(), nodes[2].get()}, 200, seconds(10)));
     const header_list operator_auth{{"Authorization", "Bearer " + operator_token}};
     const header_list viewer_auth{{"Authorization", "Bearer " + metrics_token}};
@@ -660,7 +664,7 @@ TEST_CASE("a room created at run time on one node is served by every node, and d
     CHECK(ahead_at(*nodes[2]) == ahead_at(*nodes[1]));
 
     // A node that starts later learns the room from Redis.
-    nodes.push_back(start_node("gw-d"));
+    nodes.push_back(sale.node("gw-d"));
     REQUIRE(wait_ready({nodes[3].get()}, 200, seconds(10)));
     CHECK(until_all({nodes[3].get()}, true).has_value());
 
@@ -680,16 +684,9 @@ TEST_CASE("a room created at run time on one node is served by every node, and d
 TEST_CASE("a token key rotated on one node signs on every node, and no node ever refuses a token",
           "[rooms][multinode]") {
     REQUIRE(tokens_set);
-    floodgate::test::redis_server redis;
-    site_upstream site;
-    test_upstream app;
-    temp_dir keys;
-    write_file(keys.file("keys"), key_file_text("k1"));
+    shared_sale sale;
     std::vector<std::unique_ptr<gateway_process>> nodes;
-    for (const char* id : {"gw-a", "gw-b", "gw-c"})
-        nodes.push_back(std::make_unique<gateway_process>(
-            node_config(site, app, redis.port(), keys.file("keys"), id, "rate: 5, burst: 1", "hold",
-                        "    mode: paused\n")));
+    for (const char* id : {"gw-a", "gw-b", "gw-c"}) nodes.push_back(sale.node(id, "    mode: paused\n"));
     REQUIRE(wait_ready({nodes[0].get(), nodes[1].get(), nodes[2].get()}, 200, seconds(10)));
 
     auto join_at = [&](std::size_t n) {
