@@ -44,3 +44,48 @@ wait_for_port() {
   tail -20 "$4" >&2
   return 1
 }
+
+# parse_bench_args NAME "$@": the options every bench script takes. --smoke sets smoke=1,
+# --out DIR sets out_dir, --help prints the script's header comment; anything else is refused
+# (exit 2). Also sets original_args, the arguments as given.
+# shellcheck disable=SC2034 # smoke, out_dir and original_args are the caller's
+parse_bench_args() {
+  local name="$1"; shift
+  smoke=0
+  out_dir=""
+  original_args=("$@")
+  while [ $# -gt 0 ]; do
+    case "$1" in
+      --smoke) smoke=1; shift ;;
+      --out) out_dir="${2:?--out needs a directory}"; shift 2 ;;
+      --out=*) out_dir="${1#--out=}"; shift ;;
+      -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d' | sed 's/^# \{0,1\}//'; exit 0 ;;
+      *) echo "$name: unknown argument \"$1\" (try --help)" >&2; exit 2 ;;
+    esac
+  done
+}
+
+# bench_command_line SCRIPT "VAR ...": sets command_line to how this run was started, for the
+# tables: the variables among VAR ... that are set in the environment, the script, and
+# original_args (parse_bench_args).
+bench_command_line() {
+  local var
+  command_line="$1"
+  for var in $2; do
+    if [ -n "${!var+set}" ]; then command_line="$var=$(printf '%q' "${!var}") $command_line"; fi
+  done
+  command_line="$command_line${original_args[*]+ ${original_args[*]}}"
+}
+
+# stop_pids: SIGTERM to every process in the array pids, SIGKILL to those still there 5 s later;
+# reaps them all and empties the array.
+stop_pids() {
+  local pid _
+  for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
+  for pid in "${pids[@]}"; do
+    for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    kill -KILL "$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+  done
+  pids=()
+}

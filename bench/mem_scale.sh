@@ -35,24 +35,8 @@ cd "$repo_root"
 # shellcheck source=bench/lib.sh
 . bench/lib.sh
 
-smoke=0
-out_dir=""
-original_args=("$@")
-while [ $# -gt 0 ]; do
-  case "$1" in
-    --smoke) smoke=1; shift ;;
-    --out) out_dir="${2:?--out needs a directory}"; shift 2 ;;
-    --out=*) out_dir="${1#--out=}"; shift ;;
-    -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d' | sed 's/^# \{0,1\}//'; exit 0 ;;
-    *) echo "mem_scale.sh: unknown argument \"$1\" (try --help)" >&2; exit 2 ;;
-  esac
-done
-
-command_line="bench/mem_scale.sh"
-for var in IDENTITY STATE_DIR TIME_LIMIT CONNECTIONS WARMUP STEPS BUILD_DIR; do
-  if [ -n "${!var+set}" ]; then command_line="$var=$(printf '%q' "${!var}") $command_line"; fi
-done
-command_line="$command_line${original_args[*]+ ${original_args[*]}}"
+parse_bench_args mem_scale.sh "$@"
+bench_command_line bench/mem_scale.sh "IDENTITY STATE_DIR TIME_LIMIT CONNECTIONS WARMUP STEPS BUILD_DIR"
 
 if [ "$smoke" = 1 ]; then
   STEPS="${STEPS:-20000}" WARMUP="${WARMUP:-2000}" TIME_LIMIT="${TIME_LIMIT:-60}"
@@ -87,14 +71,7 @@ pids=()
 deadline=$(($(date +%s) + TIME_LIMIT))
 
 cleanup() {
-  local pid i
-  for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
-  for pid in "${pids[@]}"; do
-    for i in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-    kill -KILL "$pid" 2>/dev/null || true
-    wait "$pid" 2>/dev/null || true
-  done
-  pids=()
+  stop_pids
   rm -rf "$work"
 }
 trap cleanup EXIT
