@@ -59,7 +59,7 @@ parse_bench_args() {
       --smoke) smoke=1; shift ;;
       --out) out_dir="${2:?--out needs a directory}"; shift 2 ;;
       --out=*) out_dir="${1#--out=}"; shift ;;
-      -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d' | sed 's/^# \{0,1\}//'; exit 0 ;;
+      -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d' | grep -v '^# shellcheck' | sed 's/^# \{0,1\}//'; exit 0 ;;
       *) echo "$name: unknown argument \"$1\" (try --help)" >&2; exit 2 ;;
     esac
   done

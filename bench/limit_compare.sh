@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# shellcheck disable=SC2317 # stop_all is called from a trap
+# shellcheck disable=SC2317 # stop_pids is called from a trap
 # Floodgate next to nginx's own admission control, on the same overload: one
 # floodgate-bench scenario run twice, with the same crowd (same arrivals, same
 # abandoners and their patience, same devices, same booking requests), in
@@ -81,17 +81,7 @@ mkdir -p "$out/nginx-limit/nginx"
 chmod 755 "$out" "$out/nginx-limit" "$out/nginx-limit/nginx"
 pids=()
 
-stop_all() {
-  local pid _
-  for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
-  for pid in "${pids[@]}"; do
-    for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-    kill -KILL "$pid" 2>/dev/null || true
-    wait "$pid" 2>/dev/null || true
-  done
-  pids=()
-}
-trap stop_all EXIT
+trap stop_pids EXIT
 trap 'echo "limit_compare.sh: interrupted" >&2; exit 130' INT TERM
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 
@@ -142,7 +132,7 @@ pids=($! "${pids[@]}")
 rc=0
 wait "${pids[0]}" || rc=$?
 pids=("${pids[@]:1}")
-stop_all
+stop_pids
 [ "$rc" = 0 ] || { tail -20 "$out/nginx-limit.log" >&2; die "the nginx-limit run failed ($rc); log $out/nginx-limit.log"; }
 
 # The table, from the two reports.

@@ -50,15 +50,10 @@ out=$(cd "$out" && pwd)
 work=$(mktemp -d)
 pids=()
 
+# shellcheck source=bench/lib.sh
+. "$root/bench/lib.sh"
 stop_all() {
-  local pid i
-  for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
-  for pid in "${pids[@]}"; do
-    for i in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-    kill -KILL "$pid" 2>/dev/null || true
-    wait "$pid" 2>/dev/null || true
-  done
-  pids=()
+  stop_pids
   rm -rf "$work"
 }
 trap stop_all EXIT
@@ -67,8 +62,6 @@ trap 'echo "run.sh: interrupted" >&2; exit 130' INT TERM
 # Each process gets many connections; raise the open-file limit as far as allowed.
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 
-# shellcheck source=bench/lib.sh
-. "$root/bench/lib.sh"
 # wait_for FILE PID WHAT LOG: until FILE exists (10 s), or stop if PID died.
 wait_for() { wait_for_file "$@" || { echo "run.sh: $3 did not start" >&2; exit 1; }; }
 
