@@ -248,8 +248,8 @@ absl::Status server::start(std::shared_ptr<const config> cfg) {
                                  .on_settings = [this](const std::string& room, const std::string& s) {
                                      apply_remote_settings(room, s);
                                  }});
-        spdlog::info("rooms are shared through Redis at {}:{} db {} as node {}; store_failure: {}", url->host,
-                     url->port, url->db, node, to_string(cfg->store_failure));
+        spdlog::info("rooms are shared through Redis at {} as node {}; store_failure: {}",
+                     tokenstore::redis::describe(*url), node, to_string(cfg->store_failure));
     }
     rooms_.start(cfg->state_dir);
     file_cfg_ = cfg;
