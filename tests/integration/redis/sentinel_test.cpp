@@ -6,6 +6,7 @@
 #include <chrono>
 #include <cstdio>
 #include <future>
+#include <sstream>
 #include <thread>
 
 #include "connection_helpers.hpp"
@@ -199,6 +200,18 @@ std::string sentinel_config(const site_upstream& site, const test_upstream& app,
                            "store_failure: hold\nnode_id: gw-s\nkeys_file: " + keys_file);
 }
 
+// Whether a client other than a sentinel, a replica or the test itself is connected to `s`:
+// the gateway's store connection.
+bool gateway_connected(const redis_server& s) {
+    std::istringstream list(s.query({"CLIENT", "LIST"}));
+    for (std::string line; std::getline(list, line);) {
+        if (line.find(" name= ") != std::string::npos && line.find(" flags=N ") != std::string::npos &&
+            line.find(" cmd=client|list ") == std::string::npos)
+            return true;
+    }
+    return false;
+}
+
 bool ready(const gateway_process& gw) {
     const reply r = get(gw.admin_port(), "/readyz");
     return r.status == 200 && r.body == "ready\n";
@@ -248,12 +261,21 @@ TEST_CASE("a gateway with a redis+sentinel store serves its room in order across
     CHECK(ahead(gw, before[0]) == 0);
     CHECK(ahead(gw, before[1]) == 1);
 
+    REQUIRE(gateway_connected(redis.primary));
+    REQUIRE_FALSE(gateway_connected(redis.replica));
     redis.failover();
     const auto start = steady::now();
-    // The room goes on: /readyz 200 and a newcomer gets a place once the node is on the new
-    // primary.
+    auto ms_since_start = [&] {
+        return static_cast<long long>(
+            std::chrono::duration_cast<std::chrono::milliseconds>(steady::now() - start).count());
+    };
+    REQUIRE(wait_until([&] { return gateway_connected(redis.replica); }, 15s));
+    const long long switched = ms_since_start();
+    // The room goes on: /readyz 200 and a newcomer gets a place. Only once Sentinel has turned
+    // the old primary into a replica, so that the join certainly went to the new primary.
     REQUIRE(wait_until(
         [&] { return redis.primary.query({"ROLE"}).find("slave") != std::string::npos; }, 30s));
+    const long long demoted = ms_since_start();
     std::string after;
     REQUIRE(wait_until(
         [&] {
@@ -261,10 +283,10 @@ TEST_CASE("a gateway with a redis+sentinel store serves its room in order across
             return !after.empty();
         },
         15s));
-    const auto took = std::chrono::duration_cast<std::chrono::milliseconds>(steady::now() - start);
     std::fprintf(stderr,
-                 "sentinel failover, gateway: a join got a place %lld ms after SENTINEL FAILOVER\n",
-                 static_cast<long long>(took.count()));
+                 "sentinel failover, gateway: on the new primary %lld ms after SENTINEL FAILOVER; the "
+                 "old primary a replica after %lld ms; a join got a place after %lld ms\n",
+                 switched, demoted, ms_since_start());
 
     // The people from before keep their places, and the newcomer is behind them.
     REQUIRE(wait_until([&] { return ahead(gw, after) == 3; }, 10s));
