@@ -115,7 +115,7 @@ public:
         std::uint64_t connects = 0;  // successful connects so far
         std::uint64_t failures = 0;  // lost connections and failed attempts
         std::uint64_t timeouts = 0;  // commands that timed out
-        std::string primary{};       // host:port of the node last connected to; empty before
+        std::string primary{};       // host:port of the node in use (or last used); empty before
         std::uint64_t primary_changes = 0;  // connects to a node other than the one before
     };
 
@@ -188,7 +188,8 @@ private:
     address target_;                  // strand only; where the current attempt connects
     std::size_t sentinel_ = 0;        // strand only; the sentinel to ask next
     std::size_t asked_ = 0;           // strand only; sentinels that failed in this round
-    std::shared_ptr<redis_connection> check_;  // strand only; to sentinels_[checked_]
+    // Sentinel mode: a plain connection to opts_.sentinels[checked_], for the checks.
+    std::shared_ptr<redis_connection> check_;  // strand only
     std::size_t checked_ = 0;                  // strand only
     bool stopped_ = false;     // strand only
     std::uint64_t attempt_ = 0;  // strand only; connection generation, guards stale completions
