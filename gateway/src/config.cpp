@@ -626,9 +626,11 @@ absl::StatusOr<config> parse_config(std::string_view yaml_text, std::string_view
         r.string(root, "", "via", c.via);
         r.string(root, "", "keys_file", c.keys_file);
         r.string(root, "", "store", c.store);
-        if (!r.failed() && c.store != "memory" && !c.store.starts_with("redis://"))
+        if (!r.failed() && c.store != "memory" && !c.store.starts_with("redis://") &&
+            !c.store.starts_with("redis+sentinel://"))
             r.fail(root["store"], "store",
-                   "expected memory or a redis:// URL, e.g. redis://127.0.0.1:6379/0");
+                   "expected memory, a redis:// URL (redis://127.0.0.1:6379/0) or a redis+sentinel:// "
+                   "URL (redis+sentinel://127.0.0.1:26379/mymaster)");
         if (auto f = root["store_failure"]; f && !r.failed()) {
             const std::string s = f.IsScalar() ? to_lower(f.Scalar()) : std::string();
             if (s == "hold") c.store_failure = store_failure_mode::hold;

@@ -346,8 +346,8 @@ absl::Status server::start(std::shared_ptr<const config> cfg) {
             {.local = [this] { return shared_keys_; },
              .add = [this](const std::string& kid, const std::string& v) { learn_shared_key(kid, v); },
              .remove = [](const std::string&) {}});  // keys are never taken out of a running ring
-        spdlog::info("rooms are shared through Redis at {}:{} db {} as node {}; store_failure: {}", url->host,
-                     url->port, url->db, node, to_string(cfg->store_failure));
+        spdlog::info("rooms are shared through Redis at {} as node {}; store_failure: {}",
+                     tokenstore::redis::describe(*url), node, to_string(cfg->store_failure));
     }
     rooms_.start(cfg->state_dir);
     file_cfg_ = cfg;

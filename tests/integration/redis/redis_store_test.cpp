@@ -9,6 +9,7 @@
 
 #include <catch2/catch.hpp>
 
+#include "connection_helpers.hpp"
 #include "redis_server.hpp"
 #include "tokenstore/redis/redis_connection.hpp"
 #include "tokenstore/redis/redis_room.hpp"
@@ -18,30 +19,11 @@ using namespace floodgate::tokenstore::redis;
 using namespace std::chrono_literals;
 using floodgate::tokenstore::millis;
 using floodgate::tokenstore::wall_clock_ms;
+using floodgate::test::call;
+using floodgate::test::io_thread;
+using floodgate::test::wait_until;
 
 namespace {
-
-// An io_context with one I/O thread, as the gateway would give the store.
-struct io_thread {
-    net::io_context ioc;
-    net::executor_work_guard<net::io_context::executor_type> work = net::make_work_guard(ioc);
-    std::thread thread{[this] { ioc.run(); }};
-    ~io_thread() {
-        work.reset();
-        ioc.stop();
-        thread.join();
-    }
-};
-
-template <class Pred>
-bool wait_until(Pred pred, std::chrono::milliseconds timeout) {
-    const auto deadline = std::chrono::steady_clock::now() + timeout;
-    while (!pred()) {
-        if (std::chrono::steady_clock::now() > deadline) return false;
-        std::this_thread::sleep_for(5ms);
-    }
-    return true;
-}
 
 std::shared_ptr<redis_connection> connect(io_thread& io, std::uint16_t port,
                                           redis_connection::options o = {}) {
@@ -50,14 +32,6 @@ std::shared_ptr<redis_connection> connect(io_thread& io, std::uint16_t port,
     c->start();
     REQUIRE(wait_until([&] { return c->current_state() == redis_connection::state::connected; }, 5s));
     return c;
-}
-
-std::pair<error_code, redis_reply> call(redis_connection& c, std::vector<std::string> args) {
-    auto p = std::make_shared<std::promise<std::pair<error_code, redis_reply>>>();
-    auto f = p->get_future();
-    c.command(std::move(args), [p](error_code ec, redis_reply r) { p->set_value({ec, std::move(r)}); });
-    REQUIRE(f.wait_for(10s) == std::future_status::ready);
-    return f.get();
 }
 
 // Runs an async store call and waits for its callback's values.

@@ -17,6 +17,15 @@
 // command() fails at once with `not_connected`: callers decide (docs/redis.md "Failure
 // behaviour"); nothing queues without bound.
 //
+// Sentinel: with `sentinels` and `master_name` set, host and port are not used. Every connect
+// asks the sentinels in turn (each bounded by connect_timeout and command_timeout) for the
+// primary's address (SENTINEL get-master-addr-by-name), connects there, AUTH and SELECT as usual,
+// and accepts commands only once ROLE says "master"; anything else is a failed attempt (backoff,
+// ask again). While connected, the sentinel that named the primary is asked again every
+// sentinel_check (on a connection of its own); when it names another node, or a -READONLY reply
+// arrives (the primary was demoted under us; the reply still reaches its handler), the
+// connection drops and rediscovers. status().primary names the node in use.
+//
 // The one thing not to get wrong: handlers run on the connection's strand, never inline in
 // command(); do not block in them. A Redis error reply (-ERR ...) is not an error_code: it arrives
 // with ec == {} and reply.is_error().
@@ -59,6 +68,8 @@ enum class redis_errc {
     protocol,           // the reply stream could not be parsed
     stopped,            // stop() was called
     overloaded,         // max_in_flight commands are already waiting for replies
+    not_primary,        // Sentinel mode: the node is not (or no longer) the primary
+    no_primary,         // Sentinel mode: a sentinel did not name a primary
 };
 const boost::system::error_category& redis_category() noexcept;
 inline error_code make_error_code(redis_errc e) noexcept {
@@ -67,6 +78,11 @@ inline error_code make_error_code(redis_errc e) noexcept {
 
 class redis_connection : public std::enable_shared_from_this<redis_connection> {
 public:
+    struct address {
+        std::string host;
+        std::uint16_t port = 0;
+    };
+
     struct options {
         std::string host = "127.0.0.1";
         std::uint16_t port = 6379;
@@ -77,6 +93,13 @@ public:
         std::chrono::milliseconds backoff_min{100};  // first retry; doubles up to backoff_max
         std::chrono::milliseconds backoff_max{5000};
         std::size_t max_in_flight = 100'000;  // beyond it, command() fails with overloaded
+        // Sentinel discovery when not empty (host and port are then unused).
+        std::vector<address> sentinels{};
+        std::string master_name{};
+        std::string sentinel_password{};  // AUTH to the sentinels when set
+        // How often a connected node asks the sentinel that named the primary whether it still
+        // does; a different answer (a failover) makes the connection rediscover at once.
+        std::chrono::milliseconds sentinel_check{1000};
     };
 
     enum class state : std::uint8_t {
@@ -92,6 +115,8 @@ public:
         std::uint64_t connects = 0;  // successful connects so far
         std::uint64_t failures = 0;  // lost connections and failed attempts
         std::uint64_t timeouts = 0;  // commands that timed out
+        std::string primary{};       // host:port of the node in use (or last used); empty before
+        std::uint64_t primary_changes = 0;  // connects to a node other than the one before
     };
 
     using handler = std::function<void(error_code, redis_reply)>;
@@ -120,8 +145,19 @@ private:
     };
 
     redis_connection(net::any_io_executor ex, options opts);
+    // One connect goes through up to two phases: asking a sentinel for the primary's address,
+    // then the handshake with the data node (AUTH, SELECT, ROLE in Sentinel mode).
+    enum class phase : std::uint8_t { asking_sentinel, handshake };
+
     void do_connect();
+    void do_connect_to(const address& where, phase p);
     void on_connect(error_code ec);
+    void on_primary_address(const redis_reply& r);
+    void on_role(const redis_reply& r);
+    void set_ready();
+    void close_socket();
+    void do_check_primary();
+    void on_check_primary(std::uint64_t gen, error_code ec, const redis_reply& r);
     void do_write();
     void on_write(error_code ec, std::size_t n);
     void do_read();
@@ -131,6 +167,7 @@ private:
     void fail_all(error_code ec);
     void set_state(state s, std::string_view error);
     void enqueue(const std::vector<std::string>& args, handler h);
+    bool sentinel_mode() const noexcept { return !opts_.sentinels.empty(); }
 
     const options opts_;
     net::strand<net::any_io_executor> strand_;
@@ -139,12 +176,21 @@ private:
     net::steady_timer retry_timer_;
     net::steady_timer watchdog_;
     net::steady_timer connect_timer_;
+    net::steady_timer check_timer_;  // Sentinel mode: the next check of the primary
     redisReader* reader_ = nullptr;
     std::string out_;          // formatted commands waiting for the next write
     std::string writing_;      // the write in flight
     std::vector<char> in_;     // read buffer
     std::deque<pending> in_flight_;
-    bool connected_ = false;   // strand only
+    bool connected_ = false;          // strand only; the socket is up (the handshake may still run)
+    bool ready_ = false;              // strand only; command() is accepted
+    phase phase_ = phase::handshake;  // strand only
+    address target_;                  // strand only; where the current attempt connects
+    std::size_t sentinel_ = 0;        // strand only; the sentinel to ask next
+    std::size_t asked_ = 0;           // strand only; sentinels that failed in this round
+    // Sentinel mode: a plain connection to opts_.sentinels[checked_], for the checks.
+    std::shared_ptr<redis_connection> check_;  // strand only
+    std::size_t checked_ = 0;                  // strand only
     bool stopped_ = false;     // strand only
     std::uint64_t attempt_ = 0;  // strand only; connection generation, guards stale completions
     std::chrono::milliseconds backoff_;
@@ -153,6 +199,9 @@ private:
     mutable mutex mu_;
     status_report report_ ABSL_GUARDED_BY(mu_);
 };
+
+// "host:port", "[v6]:port": for logs and status().primary.
+std::string to_string(const redis_connection::address& a);
 
 }  // namespace floodgate::tokenstore::redis
 
