@@ -521,6 +521,18 @@ std::vector<MetricFamily> metrics_hub::impl::collect(const generation& gen, room
                                MetricType::Counter);
         add_value(timeouts, {}, static_cast<double>(st.timeouts));
         out.push_back(std::move(timeouts));
+        if (!st.primary.empty()) {
+            auto primary = family("floodgate_store_primary_info",
+                                  "The Redis node in use (with Sentinel: the primary it named; always 1)",
+                                  MetricType::Gauge);
+            add_value(primary, {label("primary", st.primary)}, 1);
+            out.push_back(std::move(primary));
+        }
+        auto changes = family("floodgate_store_primary_changes_total",
+                              "Connects to another Redis node than the one before (Sentinel failovers)",
+                              MetricType::Counter);
+        add_value(changes, {}, static_cast<double>(st.primary_changes));
+        out.push_back(std::move(changes));
         auto synced = family("floodgate_room_store_synced",
                              "1 while the room is in step with the shared store (0: store_failure applies)",
                              MetricType::Gauge);

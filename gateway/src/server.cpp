@@ -307,6 +307,19 @@ void server::remove_remote_room(const std::string& room) {
     spdlog::info("room {}: deleted on another node; no longer served here", room);
 }
 
+void server::watch_store() {
+    const auto st = store_->status();
+    if (!st.primary.empty() && st.primary != store_primary_) {
+        if (store_primary_.empty()) spdlog::info("shared store: using the Redis node at {}", st.primary);
+        else spdlog::warn("shared store: moved from the Redis node at {} to {} (a failover)", store_primary_, st.primary);
+        store_primary_ = st.primary;
+    }
+    store_watch_.expires_after(std::chrono::seconds(1));
+    store_watch_.async_wait([this](error_code ec) {
+        if (!ec) watch_store();
+    });
+}
+
 absl::Status server::start(std::shared_ptr<const config> cfg) {
     spdlog::set_level(level_of(cfg->log_level));
     if (auto st = load_keys(*cfg); !st.ok()) return st;
@@ -357,6 +370,7 @@ absl::Status server::start(std::shared_ptr<const config> cfg) {
     if (rooms_catalog_) {
         rooms_catalog_->start();
         keys_catalog_->start();
+        net::post(main_ioc_, [this] { watch_store(); });
     }
     if (auto st = access_log_.open(cfg->access_log); !st.ok()) return st;
 
@@ -458,6 +472,7 @@ net::awaitable<void> server::shutdown() {
         rooms_catalog_->stop();
         keys_catalog_->stop();
         sign_timer_.cancel();
+        store_watch_.cancel();
         store_->stop();
     }
     main_ioc_.stop();

@@ -66,6 +66,8 @@ private:
     // A token key rotated on some node ("<unix ms> <secret>"): verifies here at once, signs
     // about 2 s later (every node has had it for a while by then).
     void learn_shared_key(const std::string& kid, const std::string& value);
+    // Once a second: logs when the store connection moved to another Redis node (a failover).
+    void watch_store();
     net::awaitable<void> signal_loop();
     net::awaitable<void> shutdown();
 
@@ -78,6 +80,8 @@ private:
     std::shared_ptr<shared_catalog> keys_catalog_;   // keys rotated through the admin API
     std::map<std::string, std::string> shared_keys_;  // kid -> "<unix ms> <secret>"
     net::steady_timer sign_timer_{main_ioc_};         // the newest shared key signs when it fires
+    net::steady_timer store_watch_{main_ioc_};        // logs a change of Redis node (watch_store())
+    std::string store_primary_;
     std::shared_ptr<tokenstore::key_ring> keys_;
     net::signal_set signals_{main_ioc_};
     access_log access_log_;
