@@ -128,8 +128,7 @@ struct http_session::exchange {
 http_session::http_session(worker& w, listener_state& l, tcp::socket socket)
     : w_(w),
       l_(l),
-      s_(l.tls ? stream(std::move(socket), *l.tls) : stream(std::move(socket))),
-      deadline_(s_.get_executor()) {
+      s_(l.tls ? stream(std::move(socket), *l.tls) : stream(std::move(socket))) {
     error_code ec;
     auto ep = s_.socket().remote_endpoint(ec);
     if (!ec) remote_ip_ = ep.address().to_string();
@@ -144,17 +143,6 @@ http_session::~http_session() {
     l_.connections.fetch_sub(1, std::memory_order_relaxed);
 }
 
-void http_session::arm_deadline(duration d) {
-    timed_out_ = false;
-    deadline_.expires_after(d);
-    deadline_.async_wait([this, alive = std::weak_ptr<int>(alive_)](error_code ec) {
-        if (ec || alive.expired()) return;
-        timed_out_ = true;
-        error_code ignored;
-        s_.socket().cancel(ignored);
-    });
-}
-
 void http_session::close_if_idle() {
     if (idle_) s_.close();
 }
@@ -162,8 +150,8 @@ void http_session::close_if_idle() {
 net::awaitable<void> http_session::run() {
     const auto& cfg = *w_.gen()->cfg;
     if (s_.is_tls()) {
-        s_.tcp().expires_after(cfg.timeouts.request_header);
-        auto [ec] = co_await s_.tls().async_handshake(ssl::stream_base::server, use_nothrow);
+        s_.expires_after(cfg.timeouts.request_header);
+        auto [ec] = co_await s_.async_handshake(ssl::stream_base::server, use_nothrow);
         if (ec) {
             spdlog::debug("TLS handshake with {} failed: {}", remote_ip_, ec.message());
             co_return;
@@ -184,7 +172,7 @@ net::awaitable<bool> http_session::serve_one() {
     if (!pipelined) {
         if (w_.stopping()) co_return false;
         idle_ = true;
-        s_.tcp().expires_after(requests_ == 0 ? cfg.timeouts.request_header : cfg.timeouts.keepalive);
+        s_.expires_after(requests_ == 0 ? cfg.timeouts.request_header : cfg.timeouts.keepalive);
         auto [ec, n] = co_await s_.async_read_some(buffer_.prepare(read_chunk), use_nothrow);
         idle_ = false;
         if (ec) co_return false;  // closed, idle too long, or shutting down: nothing to answer
@@ -193,9 +181,7 @@ net::awaitable<bool> http_session::serve_one() {
     x.start = steady_clock::now();
 
     // The rest of the head, within one deadline from its first byte (slowloris).
-    // Beast's timeout stays as a backstop a little later.
-    s_.tcp().expires_after(cfg.timeouts.request_header + std::chrono::seconds(5));
-    arm_deadline(cfg.timeouts.request_header);
+    s_.expires_after(cfg.timeouts.request_header);
     std::size_t header_end = 0;
     for (;;) {
         header_end = headers::find_header_end(view(buffer_));
@@ -207,13 +193,12 @@ net::awaitable<bool> http_session::serve_one() {
             co_return co_await respond_error(&x, http::status::bad_request,
                                              "Header lines must end with CRLF.");
         auto [ec, n] = co_await s_.async_read_some(buffer_.prepare(read_chunk), use_nothrow);
-        if (ec && timed_out_)
+        if (ec == beast::error::timeout)
             co_return co_await respond_error(&x, http::status::request_timeout,
                                              "The request header did not arrive in time.");
         if (ec) co_return false;
         buffer_.commit(n);
     }
-    deadline_.cancel();
     if (header_end > cfg.limits.header_bytes)
         co_return co_await respond_error(&x, http::status::request_header_fields_too_large,
                                          "The request header is larger than this server accepts.");
@@ -360,7 +345,7 @@ net::awaitable<error_code> read_piece(stream& s, beast::flat_buffer& buffer,
     auto& body = p.get().body();
     body.data = buf;
     body.size = relay_size;
-    s.tcp().expires_after(timeout);
+    s.expires_after(timeout);
     auto [ec, n] = co_await http::async_read_some(s, buffer, p, use_nothrow);
     if (ec == http::error::need_buffer) ec = {};
     body.size = relay_size - body.size;
@@ -455,7 +440,7 @@ net::awaitable<bool> http_session::proxy(exchange& x) {
 
         if (x.expect_continue && x.has_body && !continue_sent) {
             static constexpr std::string_view cont = "HTTP/1.1 100 Continue\r\n\r\n";
-            s_.tcp().expires_after(cfg.timeouts.send);
+            s_.expires_after(cfg.timeouts.send);
             auto [ec, n] = co_await net::async_write(s_, net::buffer(cont), use_nothrow);
             if (ec) co_return false;
             continue_sent = true;
@@ -466,7 +451,7 @@ net::awaitable<bool> http_session::proxy(exchange& x) {
         if (p.is_done() && !x.has_body) {
             // No body: the head is the whole request, written in one piece.
             serialize_head(req, head_);
-            conn->s.tcp().expires_after(g.cfg.response_timeout);
+            conn->s.expires_after(g.cfg.response_timeout);
             auto [ec, n] = co_await net::async_write(conn->s, net::buffer(head_), use_nothrow);
             up_ec = ec;
         } else {
@@ -481,7 +466,7 @@ net::awaitable<bool> http_session::proxy(exchange& x) {
                 }
             }
             piece_ready = false;
-            conn->s.tcp().expires_after(g.cfg.response_timeout);
+            conn->s.expires_after(g.cfg.response_timeout);
             auto [ec, n] = co_await http::async_write(conn->s, sr, use_nothrow);
             if (ec == http::error::need_buffer) ec = {};
             if (ec) {
@@ -510,7 +495,7 @@ net::awaitable<bool> http_session::proxy(exchange& x) {
             rp->header_limit(response_header_limit);
             rp->body_limit(std::numeric_limits<std::uint64_t>::max());
             if (req.method() == http::verb::head) rp->skip(true);
-            conn->s.tcp().expires_after(g.cfg.response_timeout);
+            conn->s.expires_after(g.cfg.response_timeout);
             auto [rec, rn] = co_await http::async_read_header(conn->s, conn->buffer, *rp, use_nothrow);
             ec = rec;
             if (ec) break;
@@ -542,7 +527,7 @@ net::awaitable<bool> http_session::proxy(exchange& x) {
             headers::strip_hop_by_hop(res, /*keep_upgrade=*/true);
             headers::append_via(res, res.version(), cfg.via);
             http::response_serializer<http::buffer_body> hsr{res};
-            s_.tcp().expires_after(cfg.timeouts.send);
+            s_.expires_after(cfg.timeouts.send);
             auto [wec, wn] = co_await http::async_write_header(s_, hsr, use_nothrow);
             if (wec) co_return false;
             log(x);
@@ -582,7 +567,7 @@ net::awaitable<bool> http_session::proxy(exchange& x) {
             serialize_head(res, head_);
             const std::array<net::const_buffer, 2> out{
                 net::buffer(head_), net::buffer(conn->buffer.data().data(), body_len)};
-            s_.tcp().expires_after(cfg.timeouts.send);
+            s_.expires_after(cfg.timeouts.send);
             auto [wec, wn] = co_await net::async_write(s_, out, use_nothrow);
             conn->buffer.consume(body_len);
             x.bytes = body_len;
@@ -604,7 +589,7 @@ net::awaitable<bool> http_session::proxy(exchange& x) {
                 set_no_more(res);
             }
             if (res.body().data) x.bytes += res.body().size;
-            s_.tcp().expires_after(cfg.timeouts.send);
+            s_.expires_after(cfg.timeouts.send);
             auto [wec, wn] = co_await http::async_write(s_, rsr, use_nothrow);
             if (wec == http::error::need_buffer) wec = {};
             head_sent = true;
@@ -647,19 +632,19 @@ net::awaitable<void> http_session::tunnel(upstream_connection& up) {
 
     // Bytes that arrived together with the request or the 101 go first.
     if (buffer_.size() > 0) {
-        up.s.tcp().expires_after(send_limit);
+        up.s.expires_after(send_limit);
         auto [ec, n] = co_await net::async_write(up.s, buffer_.data(), use_nothrow);
         if (ec) co_return;
         buffer_.consume(buffer_.size());
     }
     if (up.buffer.size() > 0) {
-        s_.tcp().expires_after(send_limit);
+        s_.expires_after(send_limit);
         auto [ec, n] = co_await net::async_write(s_, up.buffer.data(), use_nothrow);
         if (ec) co_return;
         up.buffer.consume(up.buffer.size());
     }
-    s_.tcp().expires_never();
-    up.s.tcp().expires_never();
+    s_.expires_never();
+    up.s.expires_never();
 
     auto last_activity = steady_clock::now();
     int finished = 0;
@@ -727,7 +712,7 @@ net::awaitable<bool> http_session::respond_local(exchange& x, http::response<htt
     serialize_head(res, head_);
     const std::array<net::const_buffer, 2> out{
         net::buffer(head_), head_only ? net::const_buffer{} : net::buffer(res.body())};
-    s_.tcp().expires_after(cfg.timeouts.send);
+    s_.expires_after(cfg.timeouts.send);
     auto [ec, n] = co_await net::async_write(s_, out, use_nothrow);
     x.status = res.result_int();
     x.bytes = head_only ? 0 : res.body().size();
@@ -739,7 +724,6 @@ net::awaitable<bool> http_session::respond_local(exchange& x, http::response<htt
 
 net::awaitable<bool> http_session::respond_error(exchange* x, http::status status,
                                                  std::string_view detail) {
-    deadline_.cancel();
     const config& cfg = *w_.gen()->cfg;
     http::response<http::string_body> res{status, 11};
     const unsigned code = static_cast<unsigned>(status);
@@ -749,7 +733,7 @@ net::awaitable<bool> http_session::respond_error(exchange* x, http::status statu
     res.body() = error_body(status, detail);
     res.keep_alive(false);
     res.prepare_payload();
-    s_.tcp().expires_after(cfg.timeouts.send);
+    s_.expires_after(cfg.timeouts.send);
     auto [ec, n] = co_await http::async_write(s_, res, use_nothrow);
     if (x) {
         x->from_gateway = true;
@@ -774,8 +758,8 @@ net::awaitable<void> http_session::linger_close() {
     std::size_t discarded = 0;
     char sink[4096];
     while (discarded < 1024 * 1024 && steady_clock::now() < deadline) {
-        s_.tcp().expires_after(std::chrono::seconds(2));
-        auto [ec, n] = co_await s_.tcp().async_read_some(net::buffer(sink), use_nothrow);
+        s_.expires_after(std::chrono::seconds(2));
+        auto [ec, n] = co_await s_.async_read_some_tcp(net::buffer(sink), use_nothrow);
         if (ec) break;
         discarded += n;
     }
