@@ -429,13 +429,20 @@ net::awaitable<bool> http_session::proxy(exchange& x) {
     thread_metrics& metrics = w_.counters();
     const auto upstream_start = steady_clock::now();
     for (int attempt = 0;; ++attempt) {
-        auto acq = co_await w_.pool().acquire(g, /*allow_pooled=*/attempt == 0);
-        if (!acq.conn) {
-            metrics.upstream_failed(g.cfg.name, acq.timed_out ? upstream_failure::timeout : upstream_failure::connect);
-            co_return co_await respond_error(&x, http::status::bad_gateway,
-                                             "The booking site could not be reached.");
+        // Usually an idle connection is at hand: no coroutine for that.
+        std::size_t server = 0;
+        std::unique_ptr<upstream_connection> conn = attempt == 0 ? w_.pool().take_pooled(g, server) : nullptr;
+        if (!conn) {
+            auto acq = co_await w_.pool().acquire(g, /*allow_pooled=*/attempt == 0,
+                                                  attempt == 0 ? std::optional(server) : std::nullopt);
+            if (!acq.conn) {
+                metrics.upstream_failed(g.cfg.name,
+                                        acq.timed_out ? upstream_failure::timeout : upstream_failure::connect);
+                co_return co_await respond_error(&x, http::status::bad_gateway,
+                                                 "The booking site could not be reached.");
+            }
+            conn = std::move(acq.conn);
         }
-        std::unique_ptr<upstream_connection> conn = std::move(acq.conn);
         x.upstream_label = g.servers[conn->server]->label;
 
         if (x.expect_continue && x.has_body && !continue_sent) {

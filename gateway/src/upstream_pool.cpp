@@ -57,11 +57,19 @@ std::unique_ptr<upstream_connection> upstream_pool::take_idle(const upstream_gro
     return nullptr;
 }
 
-net::awaitable<acquire_result> upstream_pool::acquire(const upstream_group& g, bool allow_pooled) {
+std::unique_ptr<upstream_connection> upstream_pool::take_pooled(const upstream_group& g, std::size_t& server) {
+    if (g.servers.empty()) return nullptr;
+    const auto now = steady_clock::now();
+    server = g.pick(now);
+    return take_idle(g, server, now);
+}
+
+net::awaitable<acquire_result> upstream_pool::acquire(const upstream_group& g, bool allow_pooled,
+                                                      std::optional<std::size_t> first_server) {
     acquire_result result;
     const auto now = steady_clock::now();
     for (std::size_t attempt = 0; attempt < g.servers.size(); ++attempt) {
-        const std::size_t i = g.pick(now);
+        const std::size_t i = attempt == 0 && first_server ? *first_server : g.pick(now);
         if (allow_pooled && g.servers.size() > 0) {
             if (auto c = take_idle(g, i, now)) {
                 result.conn = std::move(c);
