@@ -142,21 +142,40 @@ void append_via(fields& f, unsigned version, std::string_view via) {
     }
 }
 
+forwarded take_forwarded(fields& f, std::string_view client_ip, bool tls, std::string_view host,
+                         std::string_view via) {
+    forwarded fwd;
+    // Several X-Forwarded-For lines are one list (RFC 9110 5.3); keep their order.
+    for (auto it = f.find("X-Forwarded-For"); it != f.end() && text::iequals(it->name_string(), "X-Forwarded-For"); ++it) {
+        fwd.xff.append(it->value());
+        fwd.xff.append(", ");
+    }
+    fwd.xff.append(client_ip);
+    fwd.tls = tls;
+    fwd.host = host;
+    const std::string_view entry = "1.1 ";
+    if (auto it = f.find(http::field::via); it != f.end()) fwd.via = text::cat(it->value(), ", ", entry, via);
+    else fwd.via = text::cat(entry, via);
+    f.erase("X-Forwarded-For");
+    f.erase("X-Forwarded-Proto");
+    f.erase("X-Forwarded-Host");
+    f.erase(http::field::via);
+    return fwd;
+}
+
+void append_lines(const forwarded& fwd, std::string& out) {
+    fwd.each([&out](std::string_view name, std::string_view value) {
+        out.append(name).append(": ").append(value).append("\r\n");
+    });
+}
+
+void add_forwarded(fields& f, const forwarded& fwd) {
+    fwd.each([&f](std::string_view name, std::string_view value) { f.set(name, value); });
+}
+
 void add_forwarded(fields& f, std::string_view client_ip, bool tls, std::string_view host,
                    std::string_view via) {
-    // Several X-Forwarded-For lines are one list (RFC 9110 5.3); keep their order.
-    std::string xff;
-    for (auto it = f.find("X-Forwarded-For"); it != f.end() && text::iequals(it->name_string(), "X-Forwarded-For"); ++it) {
-        if (!xff.empty()) xff.append(", ");
-        xff.append(it->value());
-    }
-    if (!xff.empty()) xff.append(", ");
-    xff.append(client_ip);
-    f.set("X-Forwarded-For", xff);
-    f.set("X-Forwarded-Proto", tls ? "https" : "http");
-    if (!host.empty()) f.set("X-Forwarded-Host", host);
-    else f.erase("X-Forwarded-Host");
-    append_via(f, 11, via);
+    add_forwarded(f, take_forwarded(f, client_ip, tls, host, via));
 }
 
 }  // namespace floodgate::headers

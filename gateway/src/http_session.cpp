@@ -117,6 +117,7 @@ struct http_session::exchange {
     const room_binding* room = nullptr;        // the waiting room this request passed
     std::optional<tokenstore::lease> lease;    // the admitted person's slot in it
     std::vector<std::string> set_cookies;      // added to the upstream's response
+    headers::forwarded forwarded;              // the request's forwarding fields, written last
     // For floodgate_requests_total: the room's name ("" unprotected), what the
     // gate decided, and whether the answer came from the gateway itself.
     std::string_view metrics_room;
@@ -320,7 +321,10 @@ net::awaitable<bool> http_session::serve_one() {
     }
 
     x.upgrade = headers::strip_hop_by_hop(req, /*keep_upgrade=*/true);
-    headers::add_forwarded(req, remote_ip_, s_.is_tls(), req[http::field::host], cfg.via);
+    // A request without a body is written in one piece, its forwarding fields
+    // last (proxy()); Beast's serializer, which streams a body, needs them in the fields.
+    x.forwarded = headers::take_forwarded(req, remote_ip_, s_.is_tls(), req[http::field::host], cfg.via);
+    if (x.has_body || !p.is_done()) headers::add_forwarded(req, x.forwarded);
     if (p.chunked()) req.chunked(true);
     req.version(11);
 
@@ -361,16 +365,17 @@ void append_fields(const http::fields& f, std::string& out) {
     for (const auto& field : f) {
         out.append(field.name_string()).append(": ").append(field.value()).append("\r\n");
     }
-    out.append("\r\n");
 }
 
 // The head of a message as HTTP/1.1 text: what Beast's serializer would
 // write, without its machinery, for the common messages whose body (if any)
-// is already in memory.
-void serialize_head(const http::request_header<>& h, std::string& out) {
+// is already in memory. A request's forwarding fields go last.
+void serialize_head(const http::request_header<>& h, const headers::forwarded& fwd, std::string& out) {
     out.clear();
     out.append(h.method_string()).append(" ").append(h.target()).append(" HTTP/1.1\r\n");
     append_fields(h, out);
+    headers::append_lines(fwd, out);
+    out.append("\r\n");
 }
 
 void serialize_head(const http::response_header<>& h, std::string& out) {
@@ -379,6 +384,7 @@ void serialize_head(const http::response_header<>& h, std::string& out) {
     std::snprintf(line, sizeof line, "HTTP/1.1 %03u ", h.result_int());
     out.append(line).append(h.reason()).append("\r\n");
     append_fields(h, out);
+    out.append("\r\n");
 }
 
 template <class Body, class Fields>
@@ -457,7 +463,7 @@ net::awaitable<bool> http_session::proxy(exchange& x) {
         error_code up_ec, cl_ec;
         if (p.is_done() && !x.has_body) {
             // No body: the head is the whole request, written in one piece.
-            serialize_head(req, head_);
+            serialize_head(req, x.forwarded, head_);
             conn->s.expires_after(g.cfg.response_timeout);
             auto [ec, n] = co_await net::async_write(conn->s, net::buffer(head_), use_nothrow);
             up_ec = ec;
