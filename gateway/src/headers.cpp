@@ -16,25 +16,42 @@ std::size_t find_header_end(std::string_view buf) {
     return pos == std::string_view::npos ? 0 : pos + 4;
 }
 
+namespace {
+
+// True when any of the eight bytes of w is a control character (CR, LF and tab
+// included) or DEL: the bytes scan_raw_header() has to look at one by one.
+bool has_special_byte(std::uint64_t w) {
+    constexpr std::uint64_t ones = 0x0101010101010101, highs = 0x8080808080808080;
+    const std::uint64_t below_space = (w - ones * 0x20) & ~w & highs;
+    const std::uint64_t x = w ^ (ones * 0x7f);
+    const std::uint64_t del = (x - ones) & ~x & highs;
+    return (below_space | del) != 0;
+}
+
+}  // namespace
+
 raw_verdict scan_raw_header(std::string_view block, std::size_t max_fields) {
     std::size_t lines = 0;
-    bool line_start = true;
-    const std::size_t n = block.size();
-    for (std::size_t i = 0; i < n; ++i) {
-        const unsigned char c = static_cast<unsigned char>(block[i]);
-        if (line_start) {
-            line_start = false;
-            if (lines > 0 && (c == ' ' || c == '\t')) return raw_verdict::obs_fold;
+    const char* p = block.data();
+    const char* const end = p + block.size();
+    while (p < end) {
+        // Ordinary bytes, eight at a time.
+        for (std::uint64_t w; end - p >= 8; p += 8) {
+            std::memcpy(&w, p, 8);
+            if (has_special_byte(w)) break;
         }
+        if (p == end) break;
+        const unsigned char c = static_cast<unsigned char>(*p);
         if (c == '\r') {
-            if (i + 1 >= n || block[i + 1] != '\n') return raw_verdict::bad_line_ending;
-            ++i;
+            if (end - p < 2 || p[1] != '\n') return raw_verdict::bad_line_ending;
+            p += 2;
             ++lines;
-            line_start = true;
+            if (p < end && (*p == ' ' || *p == '\t')) return raw_verdict::obs_fold;
             continue;
         }
         if (c == '\n') return raw_verdict::bad_line_ending;
         if ((c < 0x20 && c != '\t') || c == 0x7f) return raw_verdict::bad_byte;
+        ++p;
     }
     // lines counts the start line, each field line and the final empty line.
     if (lines >= 2 && lines - 2 > max_fields) return raw_verdict::too_many_fields;
