@@ -6,7 +6,6 @@
 
 #include <array>
 #include <cctype>
-#include <cstdio>
 #include <limits>
 
 #include "gateway/headers.hpp"
@@ -380,9 +379,10 @@ void serialize_head(const http::request_header<>& h, const headers::forwarded& f
 
 void serialize_head(const http::response_header<>& h, std::string& out) {
     out.clear();
-    char line[32];
-    std::snprintf(line, sizeof line, "HTTP/1.1 %03u ", h.result_int());
-    out.append(line).append(h.reason()).append("\r\n");
+    const unsigned code = h.result_int();  // below 1000: Beast keeps three digits
+    const char line[] = {'H', 'T', 'T', 'P', '/', '1', '.', '1', ' ', static_cast<char>('0' + code / 100 % 10),
+                         static_cast<char>('0' + code / 10 % 10), static_cast<char>('0' + code % 10), ' '};
+    out.append(line, sizeof line).append(h.reason()).append("\r\n");
     append_fields(h, out);
     out.append("\r\n");
 }
