@@ -509,8 +509,32 @@ net::awaitable<bool> http_session::proxy(exchange& x) {
             rp->body_limit(std::numeric_limits<std::uint64_t>::max());
             if (req.method() == http::verb::head) rp->skip(true);
             conn->s.expires_after(g.cfg.response_timeout);
-            auto [rec, rn] = co_await http::async_read_header(conn->s, conn->buffer, *rp, use_nothrow);
-            ec = rec;
+            // http::async_read_header() written out, with its reads and errors: its two
+            // layers of composed operations cost more than the parsing.
+            while (!rp->is_header_done()) {
+                if (conn->buffer.size() > 0) {
+                    conn->buffer.consume(rp->put(conn->buffer.data(), ec));
+                    if (ec == http::error::need_more) ec = {};
+                    if (ec || rp->is_header_done()) break;
+                }
+                const std::size_t size = beast::read_size(conn->buffer, 65536);
+                if (size == 0) {
+                    ec = http::error::buffer_overflow;
+                    break;
+                }
+                auto [rec, rn] = co_await conn->s.async_read_some(conn->buffer.prepare(size), use_nothrow);
+                conn->buffer.commit(rn);
+                if (rec == net::error::eof) {
+                    // Whatever the parser makes of the end (partial_message), or a clean close.
+                    if (rp->got_some()) rp->put_eof(ec);
+                    else ec = http::error::end_of_stream;
+                    break;
+                }
+                if (rec) {
+                    ec = rec;
+                    break;
+                }
+            }
             if (ec) break;
             const unsigned st = rp->get().result_int();
             if (st < 100 || st >= 200 || st == 101) break;
