@@ -16,25 +16,42 @@ std::size_t find_header_end(std::string_view buf) {
     return pos == std::string_view::npos ? 0 : pos + 4;
 }
 
+namespace {
+
+// True when any of the eight bytes of w is a control character (CR, LF and tab
+// included) or DEL: the bytes scan_raw_header() has to look at one by one.
+bool has_special_byte(std::uint64_t w) {
+    constexpr std::uint64_t ones = 0x0101010101010101, highs = 0x8080808080808080;
+    const std::uint64_t below_space = (w - ones * 0x20) & ~w & highs;
+    const std::uint64_t x = w ^ (ones * 0x7f);
+    const std::uint64_t del = (x - ones) & ~x & highs;
+    return (below_space | del) != 0;
+}
+
+}  // namespace
+
 raw_verdict scan_raw_header(std::string_view block, std::size_t max_fields) {
     std::size_t lines = 0;
-    bool line_start = true;
-    const std::size_t n = block.size();
-    for (std::size_t i = 0; i < n; ++i) {
-        const unsigned char c = static_cast<unsigned char>(block[i]);
-        if (line_start) {
-            line_start = false;
-            if (lines > 0 && (c == ' ' || c == '\t')) return raw_verdict::obs_fold;
+    const char* p = block.data();
+    const char* const end = p + block.size();
+    while (p < end) {
+        // Ordinary bytes, eight at a time.
+        for (std::uint64_t w; end - p >= 8; p += 8) {
+            std::memcpy(&w, p, 8);
+            if (has_special_byte(w)) break;
         }
+        if (p == end) break;
+        const unsigned char c = static_cast<unsigned char>(*p);
         if (c == '\r') {
-            if (i + 1 >= n || block[i + 1] != '\n') return raw_verdict::bad_line_ending;
-            ++i;
+            if (end - p < 2 || p[1] != '\n') return raw_verdict::bad_line_ending;
+            p += 2;
             ++lines;
-            line_start = true;
+            if (p < end && (*p == ' ' || *p == '\t')) return raw_verdict::obs_fold;
             continue;
         }
         if (c == '\n') return raw_verdict::bad_line_ending;
         if ((c < 0x20 && c != '\t') || c == 0x7f) return raw_verdict::bad_byte;
+        ++p;
     }
     // lines counts the start line, each field line and the final empty line.
     if (lines >= 2 && lines - 2 > max_fields) return raw_verdict::too_many_fields;
@@ -142,21 +159,40 @@ void append_via(fields& f, unsigned version, std::string_view via) {
     }
 }
 
+forwarded take_forwarded(fields& f, std::string_view client_ip, bool tls, std::string_view host,
+                         std::string_view via) {
+    forwarded fwd;
+    // Several X-Forwarded-For lines are one list (RFC 9110 5.3); keep their order.
+    for (auto it = f.find("X-Forwarded-For"); it != f.end() && text::iequals(it->name_string(), "X-Forwarded-For"); ++it) {
+        fwd.xff.append(it->value());
+        fwd.xff.append(", ");
+    }
+    fwd.xff.append(client_ip);
+    fwd.tls = tls;
+    fwd.host = host;
+    const std::string_view entry = "1.1 ";
+    if (auto it = f.find(http::field::via); it != f.end()) fwd.via = text::cat(it->value(), ", ", entry, via);
+    else fwd.via = text::cat(entry, via);
+    f.erase("X-Forwarded-For");
+    f.erase("X-Forwarded-Proto");
+    f.erase("X-Forwarded-Host");
+    f.erase(http::field::via);
+    return fwd;
+}
+
+void append_lines(const forwarded& fwd, std::string& out) {
+    fwd.each([&out](std::string_view name, std::string_view value) {
+        out.append(name).append(": ").append(value).append("\r\n");
+    });
+}
+
+void add_forwarded(fields& f, const forwarded& fwd) {
+    fwd.each([&f](std::string_view name, std::string_view value) { f.set(name, value); });
+}
+
 void add_forwarded(fields& f, std::string_view client_ip, bool tls, std::string_view host,
                    std::string_view via) {
-    // Several X-Forwarded-For lines are one list (RFC 9110 5.3); keep their order.
-    std::string xff;
-    for (auto it = f.find("X-Forwarded-For"); it != f.end() && text::iequals(it->name_string(), "X-Forwarded-For"); ++it) {
-        if (!xff.empty()) xff.append(", ");
-        xff.append(it->value());
-    }
-    if (!xff.empty()) xff.append(", ");
-    xff.append(client_ip);
-    f.set("X-Forwarded-For", xff);
-    f.set("X-Forwarded-Proto", tls ? "https" : "http");
-    if (!host.empty()) f.set("X-Forwarded-Host", host);
-    else f.erase("X-Forwarded-Host");
-    append_via(f, 11, via);
+    add_forwarded(f, take_forwarded(f, client_ip, tls, host, via));
 }
 
 }  // namespace floodgate::headers

@@ -6,7 +6,6 @@
 
 #include <array>
 #include <cctype>
-#include <cstdio>
 #include <limits>
 
 #include "gateway/headers.hpp"
@@ -117,6 +116,7 @@ struct http_session::exchange {
     const room_binding* room = nullptr;        // the waiting room this request passed
     std::optional<tokenstore::lease> lease;    // the admitted person's slot in it
     std::vector<std::string> set_cookies;      // added to the upstream's response
+    headers::forwarded forwarded;              // the request's forwarding fields, written last
     // For floodgate_requests_total: the room's name ("" unprotected), what the
     // gate decided, and whether the answer came from the gateway itself.
     std::string_view metrics_room;
@@ -128,8 +128,7 @@ struct http_session::exchange {
 http_session::http_session(worker& w, listener_state& l, tcp::socket socket)
     : w_(w),
       l_(l),
-      s_(l.tls ? stream(std::move(socket), *l.tls) : stream(std::move(socket))),
-      deadline_(s_.get_executor()) {
+      s_(l.tls ? stream(std::move(socket), *l.tls) : stream(std::move(socket))) {
     error_code ec;
     auto ep = s_.socket().remote_endpoint(ec);
     if (!ec) remote_ip_ = ep.address().to_string();
@@ -144,17 +143,6 @@ http_session::~http_session() {
     l_.connections.fetch_sub(1, std::memory_order_relaxed);
 }
 
-void http_session::arm_deadline(duration d) {
-    timed_out_ = false;
-    deadline_.expires_after(d);
-    deadline_.async_wait([this, alive = std::weak_ptr<int>(alive_)](error_code ec) {
-        if (ec || alive.expired()) return;
-        timed_out_ = true;
-        error_code ignored;
-        s_.socket().cancel(ignored);
-    });
-}
-
 void http_session::close_if_idle() {
     if (idle_) s_.close();
 }
@@ -162,8 +150,8 @@ void http_session::close_if_idle() {
 net::awaitable<void> http_session::run() {
     const auto& cfg = *w_.gen()->cfg;
     if (s_.is_tls()) {
-        s_.tcp().expires_after(cfg.timeouts.request_header);
-        auto [ec] = co_await s_.tls().async_handshake(ssl::stream_base::server, use_nothrow);
+        s_.expires_after(cfg.timeouts.request_header);
+        auto [ec] = co_await s_.async_handshake(ssl::stream_base::server, use_nothrow);
         if (ec) {
             spdlog::debug("TLS handshake with {} failed: {}", remote_ip_, ec.message());
             co_return;
@@ -184,7 +172,7 @@ net::awaitable<bool> http_session::serve_one() {
     if (!pipelined) {
         if (w_.stopping()) co_return false;
         idle_ = true;
-        s_.tcp().expires_after(requests_ == 0 ? cfg.timeouts.request_header : cfg.timeouts.keepalive);
+        s_.expires_after(requests_ == 0 ? cfg.timeouts.request_header : cfg.timeouts.keepalive);
         auto [ec, n] = co_await s_.async_read_some(buffer_.prepare(read_chunk), use_nothrow);
         idle_ = false;
         if (ec) co_return false;  // closed, idle too long, or shutting down: nothing to answer
@@ -193,9 +181,7 @@ net::awaitable<bool> http_session::serve_one() {
     x.start = steady_clock::now();
 
     // The rest of the head, within one deadline from its first byte (slowloris).
-    // Beast's timeout stays as a backstop a little later.
-    s_.tcp().expires_after(cfg.timeouts.request_header + std::chrono::seconds(5));
-    arm_deadline(cfg.timeouts.request_header);
+    s_.expires_after(cfg.timeouts.request_header);
     std::size_t header_end = 0;
     for (;;) {
         header_end = headers::find_header_end(view(buffer_));
@@ -207,13 +193,12 @@ net::awaitable<bool> http_session::serve_one() {
             co_return co_await respond_error(&x, http::status::bad_request,
                                              "Header lines must end with CRLF.");
         auto [ec, n] = co_await s_.async_read_some(buffer_.prepare(read_chunk), use_nothrow);
-        if (ec && timed_out_)
+        if (ec == beast::error::timeout)
             co_return co_await respond_error(&x, http::status::request_timeout,
                                              "The request header did not arrive in time.");
         if (ec) co_return false;
         buffer_.commit(n);
     }
-    deadline_.cancel();
     if (header_end > cfg.limits.header_bytes)
         co_return co_await respond_error(&x, http::status::request_header_fields_too_large,
                                          "The request header is larger than this server accepts.");
@@ -344,7 +329,10 @@ net::awaitable<bool> http_session::serve_one() {
     }
 
     x.upgrade = headers::strip_hop_by_hop(req, /*keep_upgrade=*/true);
-    headers::add_forwarded(req, remote_ip_, s_.is_tls(), req[http::field::host], cfg.via);
+    // A request without a body is written in one piece, its forwarding fields
+    // last (proxy()); Beast's serializer, which streams a body, needs them in the fields.
+    x.forwarded = headers::take_forwarded(req, remote_ip_, s_.is_tls(), req[http::field::host], cfg.via);
+    if (x.has_body || !p.is_done()) headers::add_forwarded(req, x.forwarded);
     if (p.chunked()) req.chunked(true);
     req.version(11);
 
@@ -369,7 +357,7 @@ net::awaitable<error_code> read_piece(stream& s, beast::flat_buffer& buffer,
     auto& body = p.get().body();
     body.data = buf;
     body.size = relay_size;
-    s.tcp().expires_after(timeout);
+    s.expires_after(timeout);
     auto [ec, n] = co_await http::async_read_some(s, buffer, p, use_nothrow);
     if (ec == http::error::need_buffer) ec = {};
     body.size = relay_size - body.size;
@@ -385,24 +373,27 @@ void append_fields(const http::fields& f, std::string& out) {
     for (const auto& field : f) {
         out.append(field.name_string()).append(": ").append(field.value()).append("\r\n");
     }
-    out.append("\r\n");
 }
 
 // The head of a message as HTTP/1.1 text: what Beast's serializer would
 // write, without its machinery, for the common messages whose body (if any)
-// is already in memory.
-void serialize_head(const http::request_header<>& h, std::string& out) {
+// is already in memory. A request's forwarding fields go last.
+void serialize_head(const http::request_header<>& h, const headers::forwarded& fwd, std::string& out) {
     out.clear();
     out.append(h.method_string()).append(" ").append(h.target()).append(" HTTP/1.1\r\n");
     append_fields(h, out);
+    headers::append_lines(fwd, out);
+    out.append("\r\n");
 }
 
 void serialize_head(const http::response_header<>& h, std::string& out) {
     out.clear();
-    char line[32];
-    std::snprintf(line, sizeof line, "HTTP/1.1 %03u ", h.result_int());
-    out.append(line).append(h.reason()).append("\r\n");
+    const unsigned code = h.result_int();  // below 1000: Beast keeps three digits
+    const char line[] = {'H', 'T', 'T', 'P', '/', '1', '.', '1', ' ', static_cast<char>('0' + code / 100 % 10),
+                         static_cast<char>('0' + code / 10 % 10), static_cast<char>('0' + code % 10), ' '};
+    out.append(line, sizeof line).append(h.reason()).append("\r\n");
     append_fields(h, out);
+    out.append("\r\n");
 }
 
 template <class Body, class Fields>
@@ -453,18 +444,25 @@ net::awaitable<bool> http_session::proxy(exchange& x) {
     thread_metrics& metrics = w_.counters();
     const auto upstream_start = steady_clock::now();
     for (int attempt = 0;; ++attempt) {
-        auto acq = co_await w_.pool().acquire(g, /*allow_pooled=*/attempt == 0);
-        if (!acq.conn) {
-            metrics.upstream_failed(g.cfg.name, acq.timed_out ? upstream_failure::timeout : upstream_failure::connect);
-            co_return co_await respond_error(&x, http::status::bad_gateway,
-                                             "The booking site could not be reached.");
+        // Usually an idle connection is at hand: no coroutine for that.
+        std::size_t server = 0;
+        std::unique_ptr<upstream_connection> conn = attempt == 0 ? w_.pool().take_pooled(g, server) : nullptr;
+        if (!conn) {
+            auto acq = co_await w_.pool().acquire(g, /*allow_pooled=*/attempt == 0,
+                                                  attempt == 0 ? std::optional(server) : std::nullopt);
+            if (!acq.conn) {
+                metrics.upstream_failed(g.cfg.name,
+                                        acq.timed_out ? upstream_failure::timeout : upstream_failure::connect);
+                co_return co_await respond_error(&x, http::status::bad_gateway,
+                                                 "The booking site could not be reached.");
+            }
+            conn = std::move(acq.conn);
         }
-        std::unique_ptr<upstream_connection> conn = std::move(acq.conn);
         x.upstream_label = g.servers[conn->server]->label;
 
         if (x.expect_continue && x.has_body && !continue_sent) {
             static constexpr std::string_view cont = "HTTP/1.1 100 Continue\r\n\r\n";
-            s_.tcp().expires_after(cfg.timeouts.send);
+            s_.expires_after(cfg.timeouts.send);
             auto [ec, n] = co_await net::async_write(s_, net::buffer(cont), use_nothrow);
             if (ec) co_return false;
             continue_sent = true;
@@ -474,8 +472,8 @@ net::awaitable<bool> http_session::proxy(exchange& x) {
         error_code up_ec, cl_ec;
         if (p.is_done() && !x.has_body) {
             // No body: the head is the whole request, written in one piece.
-            serialize_head(req, head_);
-            conn->s.tcp().expires_after(g.cfg.response_timeout);
+            serialize_head(req, x.forwarded, head_);
+            conn->s.expires_after(g.cfg.response_timeout);
             auto [ec, n] = co_await net::async_write(conn->s, net::buffer(head_), use_nothrow);
             up_ec = ec;
         } else {
@@ -490,7 +488,7 @@ net::awaitable<bool> http_session::proxy(exchange& x) {
                 }
             }
             piece_ready = false;
-            conn->s.tcp().expires_after(g.cfg.response_timeout);
+            conn->s.expires_after(g.cfg.response_timeout);
             auto [ec, n] = co_await http::async_write(conn->s, sr, use_nothrow);
             if (ec == http::error::need_buffer) ec = {};
             if (ec) {
@@ -519,9 +517,33 @@ net::awaitable<bool> http_session::proxy(exchange& x) {
             rp->header_limit(response_header_limit);
             rp->body_limit(std::numeric_limits<std::uint64_t>::max());
             if (req.method() == http::verb::head) rp->skip(true);
-            conn->s.tcp().expires_after(g.cfg.response_timeout);
-            auto [rec, rn] = co_await http::async_read_header(conn->s, conn->buffer, *rp, use_nothrow);
-            ec = rec;
+            conn->s.expires_after(g.cfg.response_timeout);
+            // http::async_read_header() written out, with its reads and errors: its two
+            // layers of composed operations cost more than the parsing.
+            while (!rp->is_header_done()) {
+                if (conn->buffer.size() > 0) {
+                    conn->buffer.consume(rp->put(conn->buffer.data(), ec));
+                    if (ec == http::error::need_more) ec = {};
+                    if (ec || rp->is_header_done()) break;
+                }
+                const std::size_t size = beast::read_size(conn->buffer, 65536);
+                if (size == 0) {
+                    ec = http::error::buffer_overflow;
+                    break;
+                }
+                auto [rec, rn] = co_await conn->s.async_read_some(conn->buffer.prepare(size), use_nothrow);
+                conn->buffer.commit(rn);
+                if (rec == net::error::eof) {
+                    // Whatever the parser makes of the end (partial_message), or a clean close.
+                    if (rp->got_some()) rp->put_eof(ec);
+                    else ec = http::error::end_of_stream;
+                    break;
+                }
+                if (rec) {
+                    ec = rec;
+                    break;
+                }
+            }
             if (ec) break;
             const unsigned st = rp->get().result_int();
             if (st < 100 || st >= 200 || st == 101) break;
@@ -551,7 +573,7 @@ net::awaitable<bool> http_session::proxy(exchange& x) {
             headers::strip_hop_by_hop(res, /*keep_upgrade=*/true);
             headers::append_via(res, res.version(), cfg.via);
             http::response_serializer<http::buffer_body> hsr{res};
-            s_.tcp().expires_after(cfg.timeouts.send);
+            s_.expires_after(cfg.timeouts.send);
             auto [wec, wn] = co_await http::async_write_header(s_, hsr, use_nothrow);
             if (wec) co_return false;
             log(x);
@@ -591,7 +613,7 @@ net::awaitable<bool> http_session::proxy(exchange& x) {
             serialize_head(res, head_);
             const std::array<net::const_buffer, 2> out{
                 net::buffer(head_), net::buffer(conn->buffer.data().data(), body_len)};
-            s_.tcp().expires_after(cfg.timeouts.send);
+            s_.expires_after(cfg.timeouts.send);
             auto [wec, wn] = co_await net::async_write(s_, out, use_nothrow);
             conn->buffer.consume(body_len);
             x.bytes = body_len;
@@ -613,7 +635,7 @@ net::awaitable<bool> http_session::proxy(exchange& x) {
                 set_no_more(res);
             }
             if (res.body().data) x.bytes += res.body().size;
-            s_.tcp().expires_after(cfg.timeouts.send);
+            s_.expires_after(cfg.timeouts.send);
             auto [wec, wn] = co_await http::async_write(s_, rsr, use_nothrow);
             if (wec == http::error::need_buffer) wec = {};
             head_sent = true;
@@ -656,19 +678,19 @@ net::awaitable<void> http_session::tunnel(upstream_connection& up) {
 
     // Bytes that arrived together with the request or the 101 go first.
     if (buffer_.size() > 0) {
-        up.s.tcp().expires_after(send_limit);
+        up.s.expires_after(send_limit);
         auto [ec, n] = co_await net::async_write(up.s, buffer_.data(), use_nothrow);
         if (ec) co_return;
         buffer_.consume(buffer_.size());
     }
     if (up.buffer.size() > 0) {
-        s_.tcp().expires_after(send_limit);
+        s_.expires_after(send_limit);
         auto [ec, n] = co_await net::async_write(s_, up.buffer.data(), use_nothrow);
         if (ec) co_return;
         up.buffer.consume(up.buffer.size());
     }
-    s_.tcp().expires_never();
-    up.s.tcp().expires_never();
+    s_.expires_never();
+    up.s.expires_never();
 
     auto last_activity = steady_clock::now();
     int finished = 0;
@@ -736,7 +758,7 @@ net::awaitable<bool> http_session::respond_local(exchange& x, http::response<htt
     serialize_head(res, head_);
     const std::array<net::const_buffer, 2> out{
         net::buffer(head_), head_only ? net::const_buffer{} : net::buffer(res.body())};
-    s_.tcp().expires_after(cfg.timeouts.send);
+    s_.expires_after(cfg.timeouts.send);
     auto [ec, n] = co_await net::async_write(s_, out, use_nothrow);
     x.status = res.result_int();
     x.bytes = head_only ? 0 : res.body().size();
@@ -748,7 +770,6 @@ net::awaitable<bool> http_session::respond_local(exchange& x, http::response<htt
 
 net::awaitable<bool> http_session::respond_error(exchange* x, http::status status,
                                                  std::string_view detail) {
-    deadline_.cancel();
     const config& cfg = *w_.gen()->cfg;
     http::response<http::string_body> res{status, 11};
     const unsigned code = static_cast<unsigned>(status);
@@ -758,7 +779,7 @@ net::awaitable<bool> http_session::respond_error(exchange* x, http::status statu
     res.body() = error_body(status, detail);
     res.keep_alive(false);
     res.prepare_payload();
-    s_.tcp().expires_after(cfg.timeouts.send);
+    s_.expires_after(cfg.timeouts.send);
     auto [ec, n] = co_await http::async_write(s_, res, use_nothrow);
     if (x) {
         x->from_gateway = true;
@@ -783,8 +804,8 @@ net::awaitable<void> http_session::linger_close() {
     std::size_t discarded = 0;
     char sink[4096];
     while (discarded < 1024 * 1024 && steady_clock::now() < deadline) {
-        s_.tcp().expires_after(std::chrono::seconds(2));
-        auto [ec, n] = co_await s_.tcp().async_read_some(net::buffer(sink), use_nothrow);
+        s_.expires_after(std::chrono::seconds(2));
+        auto [ec, n] = co_await s_.async_read_some_tcp(net::buffer(sink), use_nothrow);
         if (ec) break;
         discarded += n;
     }

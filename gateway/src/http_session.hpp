@@ -39,7 +39,6 @@ private:
     net::awaitable<bool> respond_error(exchange* x, http::status status, std::string_view detail);
     net::awaitable<void> linger_close();
     void log(const exchange& x);
-    void arm_deadline(duration d);
 
     worker& w_;
     listener_state& l_;
@@ -51,11 +50,6 @@ private:
     std::size_t requests_ = 0;
     std::size_t pipeline_depth_ = 0;
     bool idle_ = false;
-    // The request-header deadline. Beast's own timeout closes the socket,
-    // which would make a 408 impossible; this timer only cancels the read.
-    net::steady_timer deadline_;
-    bool timed_out_ = false;
-    std::shared_ptr<int> alive_ = std::make_shared<int>(0);
 };
 
 }  // namespace floodgate

@@ -2,63 +2,181 @@
 // session and the proxy are written once for both. The choice is made per
 // connection at run time and costs one predictable branch per operation.
 //
-// Timeouts are set on the TCP layer (tcp().expires_after()), which also bounds
-// TLS reads and writes. A stream is not movable once TLS is on: keep it where
-// it was made (a coroutine frame or a unique_ptr).
+// Timeouts: expires_after() sets one deadline for the operations that follow;
+// one still pending when it passes completes with beast::error::timeout (the
+// socket is cancelled, not closed), and so does any operation started after
+// it passed, until the next expires_after(). Setting a deadline only stores a
+// time: one timer per connection wakes up when the earliest deadline it was
+// armed for arrives and re-arms itself if the deadline moved later since, so
+// a request costs no timer operations (beast::tcp_stream starts and cancels a
+// timer for every read and write).
+//
+// A stream is not movable, and must outlive its pending operations: keep it
+// where it was made (a coroutine frame or a unique_ptr).
 #pragma once
 
+#include <chrono>
 #include <memory>
 #include <optional>
+#include <type_traits>
 #include <utility>
 
 #include "gateway/net.hpp"
 
 namespace floodgate {
 
+namespace stream_detail {
+
+// Completes an operation's handler with beast::error::timeout instead of
+// operation_aborted when the stream's deadline cancelled it.
+template <class Handler>
+struct timed_handler {
+    Handler handler;
+    const bool* timed_out;
+
+    template <class... Args>
+    void operator()(error_code ec, Args&&... args) {
+        if (ec == net::error::operation_aborted && *timed_out) ec = beast::error::timeout;
+        std::move(handler)(ec, std::forward<Args>(args)...);
+    }
+};
+
+}  // namespace stream_detail
+
 class stream {
 public:
-    using executor_type = beast::tcp_stream::executor_type;
+    using executor_type = net::any_io_executor;
     using socket_type = boost::asio::ip::tcp::socket;
+    using clock = std::chrono::steady_clock;
 
-    explicit stream(socket_type socket) : plain_(std::in_place, std::move(socket)) {}
-    stream(socket_type socket, ssl::context& ctx) : tls_(std::in_place, std::move(socket), ctx) {}
+    explicit stream(socket_type socket)
+        : plain_(std::in_place, std::move(socket)), d_(std::make_shared<deadline>(plain_->get_executor(), *plain_)) {}
+    stream(socket_type socket, ssl::context& ctx)
+        : tls_(std::in_place, std::move(socket), ctx),
+          d_(std::make_shared<deadline>(tls_->get_executor(), tls_->next_layer())) {}
+    ~stream() {
+        d_->socket = nullptr;
+        d_->timer.cancel();
+    }
 
     stream(const stream&) = delete;
     stream& operator=(const stream&) = delete;
 
     bool is_tls() const { return tls_.has_value(); }
-    beast::tcp_stream& tcp() { return tls_ ? tls_->next_layer() : *plain_; }
-    socket_type& socket() { return tcp().socket(); }
-    ssl::stream<beast::tcp_stream>& tls() { return *tls_; }
-    executor_type get_executor() { return tcp().get_executor(); }
+    socket_type& socket() { return tls_ ? tls_->next_layer() : *plain_; }
+    ssl::stream<socket_type>& tls() { return *tls_; }
+    executor_type get_executor() { return socket().get_executor(); }
+
+    template <class Rep, class Period>
+    void expires_after(std::chrono::duration<Rep, Period> d) {
+        d_->set(clock::now() + std::chrono::duration_cast<clock::duration>(d), d_);
+    }
+    void expires_never() { d_->set(clock::time_point::max(), d_); }
 
     template <class MutableBuffers, class Token>
     auto async_read_some(const MutableBuffers& buffers, Token&& token) {
-        if (tls_) return tls_->async_read_some(buffers, std::forward<Token>(token));
-        return plain_->async_read_some(buffers, std::forward<Token>(token));
+        return start<void(error_code, std::size_t)>(std::forward<Token>(token), [this, buffers](auto h) {
+            if (tls_) tls_->async_read_some(buffers, std::move(h));
+            else plain_->async_read_some(buffers, std::move(h));
+        });
     }
 
     template <class ConstBuffers, class Token>
     auto async_write_some(const ConstBuffers& buffers, Token&& token) {
-        if (tls_) return tls_->async_write_some(buffers, std::forward<Token>(token));
-        return plain_->async_write_some(buffers, std::forward<Token>(token));
+        return start<void(error_code, std::size_t)>(std::forward<Token>(token), [this, buffers](auto h) {
+            if (tls_) tls_->async_write_some(buffers, std::move(h));
+            else plain_->async_write_some(buffers, std::move(h));
+        });
+    }
+
+    // Reads the TCP layer itself, under TLS too: for discarding what a peer still sends.
+    template <class MutableBuffers, class Token>
+    auto async_read_some_tcp(const MutableBuffers& buffers, Token&& token) {
+        return start<void(error_code, std::size_t)>(std::forward<Token>(token), [this, buffers](auto h) {
+            socket().async_read_some(buffers, std::move(h));
+        });
+    }
+
+    template <class Token>
+    auto async_connect(const tcp::endpoint& ep, Token&& token) {
+        return start<void(error_code)>(std::forward<Token>(token),
+                                       [this, ep](auto h) { socket().async_connect(ep, std::move(h)); });
+    }
+
+    template <class Token>
+    auto async_handshake(ssl::stream_base::handshake_type type, Token&& token) {
+        return start<void(error_code)>(std::forward<Token>(token),
+                                       [this, type](auto h) { tls_->async_handshake(type, std::move(h)); });
     }
 
     // Closes the socket at once; pending operations complete with an error.
     void close() {
         error_code ec;
-        tcp().socket().close(ec);
+        socket().close(ec);
     }
 
     // Half-closes the sending side so the peer sees end of stream.
     void shutdown_send() {
         error_code ec;
-        tcp().socket().shutdown(socket_type::shutdown_send, ec);
+        socket().shutdown(socket_type::shutdown_send, ec);
     }
 
 private:
-    std::optional<beast::tcp_stream> plain_;
-    std::optional<ssl::stream<beast::tcp_stream>> tls_;
+    // Shared with the timer's pending wait, which may complete after the stream is gone.
+    struct deadline {
+        deadline(const executor_type& ex, socket_type& s) : timer(ex), socket(&s) {}
+
+        void set(clock::time_point t, const std::shared_ptr<deadline>& self) {
+            at = t;
+            timed_out = false;
+            if (t < armed_for) arm(self);
+        }
+
+        void arm(const std::shared_ptr<deadline>& self) {
+            armed_for = at;
+            timer.expires_at(at);
+            timer.async_wait([self](error_code ec) {
+                if (ec || !self->socket) return;  // cancelled (re-armed earlier) or the stream is gone
+                self->armed_for = clock::time_point::max();
+                if (self->at == clock::time_point::max()) return;
+                if (clock::now() < self->at) {
+                    self->arm(self);  // the deadline moved later since this wait began
+                    return;
+                }
+                self->timed_out = true;
+                error_code ignored;
+                self->socket->cancel(ignored);
+            });
+        }
+
+        net::steady_timer timer;
+        socket_type* socket;
+        clock::time_point at = clock::time_point::max();
+        clock::time_point armed_for = clock::time_point::max();  // the pending wait's expiry
+        bool timed_out = false;
+    };
+
+    template <class Signature, class Token, class Start>
+    auto start(Token&& token, Start begin) {
+        return net::async_initiate<Token, Signature>(
+            [this, begin = std::move(begin)](auto handler) mutable {
+                if (d_->timed_out) {
+                    // The deadline has passed: fail at once, as beast::tcp_stream does.
+                    const error_code ec = beast::error::timeout;
+                    if constexpr (std::is_same_v<Signature, void(error_code, std::size_t)>)
+                        net::post(get_executor(), beast::bind_front_handler(std::move(handler), ec, std::size_t{0}));
+                    else
+                        net::post(get_executor(), beast::bind_front_handler(std::move(handler), ec));
+                    return;
+                }
+                begin(stream_detail::timed_handler<decltype(handler)>{std::move(handler), &d_->timed_out});
+            },
+            token);
+    }
+
+    std::optional<socket_type> plain_;
+    std::optional<ssl::stream<socket_type>> tls_;
+    std::shared_ptr<deadline> d_;
 };
 
 // Completion token for coroutines: results come back as a tuple, with the
@@ -66,3 +184,17 @@ private:
 inline constexpr auto use_nothrow = net::as_tuple(net::use_awaitable);
 
 }  // namespace floodgate
+
+// A timed_handler runs where, and allocates and is cancelled as, the handler it wraps.
+template <template <class, class> class Associator, class Handler, class DefaultCandidate>
+struct boost::asio::associator<Associator, floodgate::stream_detail::timed_handler<Handler>, DefaultCandidate>
+    : Associator<Handler, DefaultCandidate> {
+    static typename Associator<Handler, DefaultCandidate>::type get(
+        const floodgate::stream_detail::timed_handler<Handler>& h) noexcept {
+        return Associator<Handler, DefaultCandidate>::get(h.handler);
+    }
+    static auto get(const floodgate::stream_detail::timed_handler<Handler>& h, const DefaultCandidate& c) noexcept
+        -> decltype(Associator<Handler, DefaultCandidate>::get(h.handler, c)) {
+        return Associator<Handler, DefaultCandidate>::get(h.handler, c);
+    }
+};

@@ -4,6 +4,7 @@
 #include <sys/socket.h>
 
 #include <cerrno>
+#include <tuple>
 
 namespace floodgate {
 
@@ -56,11 +57,19 @@ std::unique_ptr<upstream_connection> upstream_pool::take_idle(const upstream_gro
     return nullptr;
 }
 
-net::awaitable<acquire_result> upstream_pool::acquire(const upstream_group& g, bool allow_pooled) {
+std::unique_ptr<upstream_connection> upstream_pool::take_pooled(const upstream_group& g, std::size_t& server) {
+    if (g.servers.empty()) return nullptr;
+    const auto now = steady_clock::now();
+    server = g.pick(now);
+    return take_idle(g, server, now);
+}
+
+net::awaitable<acquire_result> upstream_pool::acquire(const upstream_group& g, bool allow_pooled,
+                                                      std::optional<std::size_t> first_server) {
     acquire_result result;
     const auto now = steady_clock::now();
     for (std::size_t attempt = 0; attempt < g.servers.size(); ++attempt) {
-        const std::size_t i = g.pick(now);
+        const std::size_t i = attempt == 0 && first_server ? *first_server : g.pick(now);
         if (allow_pooled && g.servers.size() > 0) {
             if (auto c = take_idle(g, i, now)) {
                 result.conn = std::move(c);
@@ -69,8 +78,14 @@ net::awaitable<acquire_result> upstream_pool::acquire(const upstream_group& g, b
         }
         auto c = std::make_unique<upstream_connection>(ex_, g, i, gen_);
         auto& server = *g.servers[i];
-        c->s.tcp().expires_after(g.cfg.connect_timeout);
-        auto [ec, ep] = co_await c->s.tcp().async_connect(server.addresses, use_nothrow);
+        // One deadline for trying every address of the server in turn.
+        c->s.expires_after(g.cfg.connect_timeout);
+        error_code ec = net::error::not_found;
+        for (const tcp::endpoint& ep : server.addresses) {
+            if (c->s.socket().is_open()) c->s.socket().close(ec);
+            std::tie(ec) = co_await c->s.async_connect(ep, use_nothrow);
+            if (!ec || ec == beast::error::timeout) break;
+        }
         if (!ec) {
             error_code ignored;
             c->s.socket().set_option(tcp::no_delay(true), ignored);
@@ -80,8 +95,7 @@ net::awaitable<acquire_result> upstream_pool::acquire(const upstream_group& g, b
                                                                    : g.cfg.tls.server_name;
             SSL_set_tlsext_host_name(c->s.tls().native_handle(), name.c_str());
             if (g.cfg.tls.verify) c->s.tls().set_verify_callback(ssl::host_name_verification(name));
-            auto [hec] = co_await c->s.tls().async_handshake(ssl::stream_base::client, use_nothrow);
-            ec = hec;
+            std::tie(ec) = co_await c->s.async_handshake(ssl::stream_base::client, use_nothrow);
         }
         if (!ec) {
             server.record_success();

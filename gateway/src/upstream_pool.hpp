@@ -9,6 +9,7 @@
 
 #include <chrono>
 #include <memory>
+#include <optional>
 #include <vector>
 
 #include "generation.hpp"
@@ -42,8 +43,15 @@ public:
     void reset(const generation* gen);
 
     // A connection to a healthy server of g: an idle one when allowed and
-    // alive, else a new one. Tries each server at most once.
-    net::awaitable<acquire_result> acquire(const upstream_group& g, bool allow_pooled);
+    // alive, else a new one. Tries each server at most once, first_server
+    // (when given) first.
+    net::awaitable<acquire_result> acquire(const upstream_group& g, bool allow_pooled,
+                                           std::optional<std::size_t> first_server = std::nullopt);
+
+    // acquire()'s first step without a coroutine, for the common case: picks a
+    // server and returns an idle, live connection to it, or null with the
+    // server picked in `server` (then call acquire() with it as first_server).
+    std::unique_ptr<upstream_connection> take_pooled(const upstream_group& g, std::size_t& server);
 
     // Keeps a connection for reuse; drops it when the pool is full, the
     // generation changed or the pool is shutting down.

@@ -13,6 +13,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <optional>
+#include <string>
 #include <string_view>
 
 namespace floodgate::headers {
@@ -59,11 +60,37 @@ const char* to_string(framing_verdict v);
 // keep_upgrade the Upgrade field and "Connection: upgrade" are then kept.
 bool strip_hop_by_hop(fields& f, bool keep_upgrade);
 
-// Adds what the upstream needs to know about the original request:
-// X-Forwarded-For (appended), X-Forwarded-Proto and X-Forwarded-Host (set)
-// and Via (appended).
+// What the upstream needs to know about the original request: X-Forwarded-For
+// (appended), X-Forwarded-Proto and X-Forwarded-Host (set) and Via (appended).
+// They go last in the forwarded head, in that order, replacing any the client sent.
+struct forwarded {
+    std::string xff;
+    bool tls = false;
+    std::string_view host;  // a view of the request's Host value: keep the request
+    std::string via;
+
+    // Calls f(name, value) for each field, in order.
+    template <class F>
+    void each(F&& f) const {
+        f("X-Forwarded-For", std::string_view(xff));
+        f("X-Forwarded-Proto", std::string_view(tls ? "https" : "http"));
+        if (!host.empty()) f("X-Forwarded-Host", host);
+        f("Via", std::string_view(via));
+    }
+};
+
+// The forwarding fields for a request with fields f, and f without the ones they replace.
+// Writing them into the head while serializing (append_lines) saves adding them to f.
+forwarded take_forwarded(fields& f, std::string_view client_ip, bool tls, std::string_view host,
+                         std::string_view via);
+
+// Appends "Name: value\r\n" for each of fwd's fields.
+void append_lines(const forwarded& fwd, std::string& out);
+
+// take_forwarded(), then the fields set at the end of f.
 void add_forwarded(fields& f, std::string_view client_ip, bool tls, std::string_view host,
                    std::string_view via);
+void add_forwarded(fields& f, const forwarded& fwd);
 
 // Appends "1.1 <via>" (or "1.0 <via>") to the Via field.
 void append_via(fields& f, unsigned version, std::string_view via);
