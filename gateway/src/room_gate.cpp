@@ -1,6 +1,7 @@
 #include "room_gate.hpp"
 
 #include <algorithm>
+#include <charconv>
 #include <cmath>
 #include <cstdio>
 
@@ -183,21 +184,22 @@ std::string status_json(const room_binding& room, const status_view& s, std::str
     out.append("{\"room\":");
     append_json_string(out, room.cfg->name);
     out.append(",\"state\":\"").append(s.state).append("\"");
-    char buf[160];
+    auto number = [&out](auto v) {
+        char buf[24];
+        out.append(buf, std::to_chars(buf, buf + sizeof buf, v).ptr);
+    };
     if (s.state == "waiting" || s.state == "paused" || s.state == "called") {
-        std::snprintf(buf, sizeof buf, ",\"position\":%llu,\"ahead\":%llu",
-                      static_cast<unsigned long long>(s.position), static_cast<unsigned long long>(s.ahead));
-        out.append(buf);
-        if (s.eta_s >= 0) {
-            std::snprintf(buf, sizeof buf, ",\"eta_s\":%.0f", s.eta_s);
-            out.append(buf);
-        } else {
-            out.append(",\"eta_s\":null");
-        }
+        out.append(",\"position\":");
+        number(s.position);
+        out.append(",\"ahead\":");
+        number(s.ahead);
+        out.append(",\"eta_s\":");
+        if (s.eta_s >= 0 && s.eta_s < 1e15) number(static_cast<long long>(std::nearbyint(s.eta_s)));  // as %.0f
+        else out.append("null");
     }
-    std::snprintf(buf, sizeof buf, ",\"poll_after_ms\":%llu,\"light\":\"",
-                  static_cast<unsigned long long>(s.poll_after_ms));
-    out.append(buf).append(s.light).append("\"");
+    out.append(",\"poll_after_ms\":");
+    number(s.poll_after_ms);
+    out.append(",\"light\":\"").append(s.light).append("\"");
     if (!room.cfg->banner.empty()) {
         out.append(",\"banner\":");
         append_json_string(out, room.cfg->banner, /*escape_non_ascii=*/false);
