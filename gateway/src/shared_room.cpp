@@ -215,11 +215,8 @@ std::optional<std::uint64_t> shared_room::take(millis now) {
 void shared_room::saw(std::uint64_t seq, millis now) { redis_->mark_live(seq, now); }
 
 std::uint32_t shared_room::global_slot(std::uint32_t local) const noexcept {
-    const std::uint32_t no = node_no_.load(std::memory_order_relaxed);
     const std::int64_t at = steady_ms();
-    // Only while the number's lease outlasts the pass: after that another process may take it.
-    if (no != 0 && at + wr_->policy().session_ttl <= number_expires_.load(std::memory_order_acquire))
-        return with_owner(no, local);
+    if (const std::uint32_t no = mintable_number(at); no != 0) return with_owner(no, local);
     // Only a call that reached this node before it lost its number (or its lease ran short in
     // a long outage: no sync, so nobody new is called here) is claimed in between.
     if (at - unowned_logged_.load(std::memory_order_relaxed) >= 10'000) {
@@ -438,9 +435,9 @@ std::uint64_t shared_room::before_tick(millis now) {
     }
     if (now >= next_sync_ && !sync_in_flight_) {
         next_sync_ = now + opts_.sync_interval;
-        // Without a number the node does not sync: it is out of step, calls nobody and follows
-        // no calls, so it mints nothing (store_failure applies).
-        if (node_no_.load(std::memory_order_relaxed) != 0) start_sync(now);
+        // Without a number it may mint under, the node does not sync: it is out of step, calls
+        // nobody and follows no calls, so it mints nothing (store_failure applies).
+        if (mintable_number(steady_ms()) != 0) start_sync(now);
         send_forwards();
     }
     if (now >= next_flush_ && !flush_in_flight_.exchange(true)) {
@@ -509,7 +506,6 @@ void shared_room::start_sync(millis now) {
         in.ended_len = st->in.ended_len;
         in.dead_ok = true;
         in.active_elsewhere = st->in.active_elsewhere;
-        in.forwarded.insert(in.forwarded.end(), st->in.forwarded.begin(), st->in.forwarded.end());
     };
     const std::uint32_t me_no = node_no_.load(std::memory_order_relaxed);
     st->left = 8;
@@ -579,14 +575,19 @@ void shared_room::start_sync(millis now) {
         done();
     });
     conn_->command({"EVAL", drain_script, "1", prefix_ + "fwd:" + std::to_string(me_no)},
-                   [st, done](error_code ec, redis::redis_reply r) {
+                   [self = weak_from_this(), st, done](error_code ec, redis::redis_reply r) {
                        if (ec || r.is_error()) st->failed = true;
-                       else
+                       else if (auto me = self.lock()) {
+                           // Gone from Redis now: to the inbox whatever else this sync gets (a
+                           // sync that fails elsewhere, e.g. while Redis is still loading its
+                           // AOF, must not lose them).
+                           tokenstore::mutex_lock lock(me->inbox_mu_);
                            for (const auto& e : r.elements)
                                for (std::size_t i = 0; i + 9 <= e.str.size(); i += 9)
-                                   st->in.forwarded.emplace_back(
+                                   me->in_.forwarded.emplace_back(
                                        e.str[i], lease{get_u32(e.str.data() + i + 1),
                                                        get_u32(e.str.data() + i + 5)});
+                       }
                        done();
                    });
     // What this node holds, for the holder's max_active.
@@ -598,6 +599,15 @@ void shared_room::start_sync(millis now) {
 // ---- node numbers ---------------------------------------------------------------------------
 
 millis shared_room::number_ttl() const { return wr_->policy().session_ttl + opts_.number_grace; }
+
+std::uint32_t shared_room::mintable_number(std::int64_t at) const noexcept {
+    // Only while the number's lease outlasts the pass: after that another process may take it.
+    // The callbacks store the expiry before the number (sequentially consistent), so a number
+    // read the same before and after its expiry goes with that expiry.
+    const std::uint32_t no = node_no_.load();
+    if (no == 0 || at + wr_->policy().session_ttl > number_expires_.load()) return 0;
+    return node_no_.load() == no ? no : 0;
+}
 
 void shared_room::claim_number() {
     const std::int64_t sent = steady_ms();
@@ -612,8 +622,8 @@ void shared_room::claim_number() {
         if (!me) return;
         if (!ec && r.is_integer() && r.integer >= 1 && r.integer <= 255) {
             const auto no = static_cast<std::uint32_t>(r.integer);
-            me->number_expires_.store(sent + ttl, std::memory_order_release);
-            me->node_no_.store(no, std::memory_order_relaxed);
+            me->number_expires_.store(sent + ttl);
+            me->node_no_.store(no);
             me->all_taken_logged_ = 0;
             spdlog::info("room {}: node {} holds number {} for its passes ({}node:{}, renewed every {} ms with a "
                          "ttl of {} ms)",
@@ -647,7 +657,7 @@ void shared_room::renew_number() {
                        auto me = self.lock();
                        if (!me) return;
                        if (!ec && r.is_integer() && (r.integer == 1 || r.integer == 2)) {
-                           me->number_expires_.store(sent + ttl, std::memory_order_release);
+                           me->number_expires_.store(sent + ttl);
                            if (r.integer == 2)
                                spdlog::warn("room {}: the lease on node number {} was gone from Redis (lost "
                                             "writes?); this node holds it again",
@@ -661,8 +671,8 @@ void shared_room::renew_number() {
                                          "passes; passes it minted under {} still get through until their "
                                          "session_ttl, but their touches and releases go to that process",
                                          me->opts_.room, no, r.str, no);
-                           me->number_expires_.store(0, std::memory_order_release);
-                           me->node_no_.store(0, std::memory_order_relaxed);
+                           me->number_expires_.store(0);
+                           me->node_no_.store(0);
                            me->claim_number();
                            return;
                        }

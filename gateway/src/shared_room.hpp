@@ -164,6 +164,8 @@ private:
     void claim_number();
     void renew_number();
     millis number_ttl() const;
+    // The number a pass minted at steady_at may carry, 0 for none.
+    std::uint32_t mintable_number(std::int64_t steady_at) const noexcept;
 
     // A touch ('T') or release ('R') of another node's pass, for its owner.
     struct forward {
