@@ -4,7 +4,10 @@
 
 #include <algorithm>
 #include <charconv>
+#include <chrono>
+#include <cstdio>
 #include <cstring>
+#include <random>
 
 namespace floodgate {
 namespace {
@@ -46,6 +49,67 @@ std::uint32_t get_u32(const char* p) {
 
 constexpr std::uint32_t local_mask = 0x00ffffffu;
 
+void keep_newest(std::vector<std::uint64_t>& v, std::size_t most) {
+    if (v.size() > most) v.erase(v.begin(), v.begin() + static_cast<std::ptrdiff_t>(v.size() - most));
+}
+
+std::uint32_t with_owner(std::uint32_t no, std::uint32_t local) { return (no << 24) | (local & local_mask); }
+
+// Node numbers are leases in Redis, so their ttls run on a steady clock here.
+std::int64_t steady_ms() {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now().time_since_epoch())
+        .count();
+}
+
+// Takes a free node number: KEYS[1] fg:{room}:node_next, KEYS[2..256] fg:{room}:node:1..255,
+// KEYS[257] fg:{room}:ended; ARGV[1] this process's lease value, ARGV[2] ttl (ms). Tries
+// node_next first, then on upwards (wrapping), so numbers that came free are the last to be
+// taken again. Returns the number, or 0 when all 255 are held.
+// The number's last holder may have left ended passes in fg:{room}:ended: their passes have
+// expired, but a node that starts later would read them and refuse this holder's passes with
+// the same slot and generation. They are zeroed in place (gen 0 is no pass), which keeps every
+// reader's offset into the list valid.
+constexpr const char* claim_number_script = R"lua(
+local first = math.floor(tonumber(redis.call('GET', KEYS[1]) or '1') or 1)
+if first < 1 or first > 255 then first = 1 end
+for i = 0, 254 do
+  local n = (first - 1 + i) % 255 + 1
+  if redis.call('SET', KEYS[n + 1], ARGV[1], 'NX', 'PX', ARGV[2]) then
+    redis.call('SET', KEYS[1], n % 255 + 1)
+    local ended = redis.call('LRANGE', KEYS[257], 0, -1)
+    local zero = string.rep(string.char(0), 8)
+    for k, e in ipairs(ended) do
+      local parts, changed = {}, false
+      for j = 1, #e - 7, 8 do
+        local key = string.sub(e, j, j + 7)
+        if string.byte(key, 4) == n then key = zero changed = true end
+        parts[#parts + 1] = key
+      end
+      if changed then redis.call('LSET', KEYS[257], k - 1, table.concat(parts)) end
+    end
+    return n
+  end
+end
+return 0)lua";
+
+// Keeps a node number: KEYS[1] fg:{room}:node:<n>; ARGV[1] the lease value, ARGV[2] ttl (ms).
+// 1: extended; 2: the key was gone (Redis lost it, or it ran out) and is this process's again;
+// a string: the value of the process that holds it now.
+constexpr const char* renew_number_script = R"lua(
+local v = redis.call('GET', KEYS[1])
+if v == ARGV[1] then redis.call('PEXPIRE', KEYS[1], ARGV[2]) return 1 end
+if not v then redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2]) return 2 end
+return v)lua";
+
+std::string lease_value(const std::string& node_id) {
+    // The node id alone could be a restarted process's too (node_id: gw-a in the config).
+    std::random_device rd;
+    const std::uint64_t r = (std::uint64_t(rd()) << 32) | rd();
+    char hex[17];
+    std::snprintf(hex, sizeof hex, "%016llx", static_cast<unsigned long long>(r));
+    return node_id + " " + hex;
+}
+
 }  // namespace
 
 std::shared_ptr<shared_room> shared_room::create(std::shared_ptr<redis::redis_connection> conn,
@@ -65,7 +129,8 @@ shared_room::shared_room(std::shared_ptr<redis::redis_connection> conn, options 
                   // The holder's takeover read covers a whole abandon_after.
                   .epochs_kept = static_cast<int>(opts_.abandon_after / 10'000) + 2,
                   .config_interval = std::chrono::milliseconds(1000)})),
-      prefix_(redis_->key_prefix()) {}
+      prefix_(redis_->key_prefix()),
+      number_value_(lease_value(opts_.node_id)) {}
 
 shared_room::~shared_room() = default;
 
@@ -76,9 +141,13 @@ void shared_room::attach(tokenstore::waiting_room* wr) {
 }
 
 void shared_room::note_ended(lease local) {
-    const std::uint64_t key = (std::uint64_t(local.gen) << 32) | global_slot(local.slot);
+    const std::uint64_t key =
+        (std::uint64_t(local.gen) << 32) | with_owner(node_no_.load(std::memory_order_relaxed), local.slot);
     tokenstore::mutex_lock lock(ended_mu_);
     ended_.push_back(key);
+    // While Redis is away they wait here; past the bound the oldest go (their passes end at
+    // their session_ttl anyway).
+    keep_newest(ended_, opts_.max_ended);
 }
 
 void shared_room::start() {
@@ -115,6 +184,9 @@ void shared_room::publish_settings(std::string settings) {
 }
 
 void shared_room::stop() {
+    // The node number is not given back: passes minted under it live on (session_ttl), and its
+    // lease keeps the number from anyone else until they have expired.
+    stopped_.store(true);
     if (redis_->holds_lease()) redis_->release_lease([](error_code, bool) {});
     redis_->stop();
 }
@@ -143,7 +215,17 @@ std::optional<std::uint64_t> shared_room::take(millis now) {
 void shared_room::saw(std::uint64_t seq, millis now) { redis_->mark_live(seq, now); }
 
 std::uint32_t shared_room::global_slot(std::uint32_t local) const noexcept {
-    return (node_no_.load(std::memory_order_relaxed) << 24) | (local & local_mask);
+    const std::int64_t at = steady_ms();
+    if (const std::uint32_t no = mintable_number(at); no != 0) return with_owner(no, local);
+    // Only a call that reached this node before it lost its number (or its lease ran short in
+    // a long outage: no sync, so nobody new is called here) is claimed in between.
+    if (at - unowned_logged_.load(std::memory_order_relaxed) >= 10'000) {
+        unowned_logged_.store(at, std::memory_order_relaxed);
+        spdlog::warn("room {}: a pass was minted without a node number (this node has none it may use now); it gets "
+                     "through every node until its session_ttl and cannot be released",
+                     opts_.room);
+    }
+    return local & local_mask;
 }
 
 bool shared_room::touch(lease l, millis now) {
@@ -161,10 +243,7 @@ bool shared_room::touch(lease l, millis now) {
     }
     tokenstore::mutex_lock lock(fwd_mu_);
     if (!fwd_touched_.insert(key).second) return true;
-    std::string& out = fwd_[owner];
-    out.push_back('T');
-    put_u32(out, l.slot & local_mask);
-    put_u32(out, l.gen);
+    queue_forward({owner, 'T', {l.slot & local_mask, l.gen}});
     return true;
 }
 
@@ -183,11 +262,40 @@ bool shared_room::release(lease l, tokenstore::release_reason why) {
         revoked_.emplace((std::uint64_t(l.gen) << 32) | l.slot, tokenstore::wall_clock_ms());
     }
     tokenstore::mutex_lock lock(fwd_mu_);
-    std::string& out = fwd_[owner];
-    out.push_back('R');
-    put_u32(out, l.slot & local_mask);
-    put_u32(out, l.gen);
+    queue_forward({owner, 'R', {l.slot & local_mask, l.gen}});
     return true;
+}
+
+void shared_room::queue_forward(const forward& f) {
+    if (f.kind == 'T') {
+        // One waiting touch says as much as many: the owner applies it when it arrives.
+        if (!fwd_queued_.insert(f.key()).second) return;
+        fwd_touches_.push_back(f);
+    } else {
+        fwd_releases_.push_back(f);
+    }
+    trim_forwards();
+}
+
+void shared_room::trim_forwards() {
+    // Bounded (Redis may stay away for long): the oldest touches go first, and only a queue of
+    // nothing but releases loses its oldest release.
+    while (fwd_touches_.size() + fwd_releases_.size() > opts_.max_forwards) {
+        ++fwd_dropped_;
+        if (!fwd_touches_.empty()) {
+            fwd_queued_.erase(fwd_touches_.front().key());
+            fwd_touches_.pop_front();
+        } else {
+            fwd_releases_.pop_front();
+        }
+    }
+    const millis now = tokenstore::wall_clock_ms();
+    if (fwd_dropped_ != 0 && now - fwd_dropped_logged_ >= 10'000) {
+        spdlog::warn("room {}: {} touches or releases for other nodes dropped: {} are waiting for Redis already",
+                     opts_.room, fwd_dropped_, opts_.max_forwards);
+        fwd_dropped_ = 0;
+        fwd_dropped_logged_ = now;
+    }
 }
 
 
@@ -265,18 +373,7 @@ std::uint64_t shared_room::before_tick(millis now) {
             absl::erase_if(revoked_, [&](const auto& kv) { return now - kv.second > keep; });
         }
     }
-    std::vector<std::uint64_t> ended;
-    {
-        tokenstore::mutex_lock lock(ended_mu_);
-        ended.swap(ended_);
-    }
-    if (!ended.empty()) {
-        std::string blob;
-        for (const std::uint64_t key : ended) put_u64(blob, key);
-        conn_->command({"RPUSH", prefix_ + "ended", std::move(blob)}, [](error_code, redis::redis_reply) {});
-        conn_->command({"PEXPIRE", prefix_ + "ended", std::to_string(std::max<millis>(wr_->policy().session_ttl, 60'000))},
-                       [](error_code, redis::redis_reply) {});
-    }
+    send_ended();
 
     // Ranges that went stale unused: their rest are holes; say so (fg:{room}:dead) so that every
     // node stops counting them at once, instead of after the holder's settle delay.
@@ -331,24 +428,17 @@ std::uint64_t shared_room::before_tick(millis now) {
     wr_->admission().set_calling(calling_);
 
     // Work to send.
-    if (node_no_.load(std::memory_order_relaxed) == 0 && !node_in_flight_.exchange(true)) {
-        // The node's number for its passes' slots: 1..255, from a counter all nodes share.
-        conn_->command({"INCR", "fg:nodes"},
-                       [self = weak_from_this()](error_code ec, redis::redis_reply r) {
-                           auto me = self.lock();
-                           if (!me) return;
-                           if (!ec && r.is_integer() && r.integer > 0) {
-                               const auto no = static_cast<std::uint32_t>((r.integer - 1) % 255 + 1);
-                               me->node_no_.store(no, std::memory_order_relaxed);
-                               spdlog::info("room {}: node {} is number {} in Redis", me->opts_.room,
-                                            me->opts_.node_id, no);
-                           }
-                           me->node_in_flight_.store(false);
-                       });
+    if (now >= next_number_ && !stopped_.load() && !number_in_flight_.exchange(true)) {
+        next_number_ = now + opts_.number_interval;
+        if (node_no_.load(std::memory_order_relaxed) == 0) claim_number();
+        else renew_number();
     }
-    if (now >= next_sync_ && !sync_in_flight_ && node_no_.load(std::memory_order_relaxed) != 0) {
+    if (now >= next_sync_ && !sync_in_flight_) {
         next_sync_ = now + opts_.sync_interval;
-        start_sync(now);
+        // Without a number it may mint under, the node does not sync: it is out of step, calls
+        // nobody and follows no calls, so it mints nothing (store_failure applies).
+        if (mintable_number(steady_ms()) != 0) start_sync(now);
+        send_forwards();
     }
     if (now >= next_flush_ && !flush_in_flight_.exchange(true)) {
         next_flush_ = now + opts_.flush_interval;
@@ -416,7 +506,6 @@ void shared_room::start_sync(millis now) {
         in.ended_len = st->in.ended_len;
         in.dead_ok = true;
         in.active_elsewhere = st->in.active_elsewhere;
-        in.forwarded.insert(in.forwarded.end(), st->in.forwarded.begin(), st->in.forwarded.end());
     };
     const std::uint32_t me_no = node_no_.load(std::memory_order_relaxed);
     st->left = 8;
@@ -486,34 +575,194 @@ void shared_room::start_sync(millis now) {
         done();
     });
     conn_->command({"EVAL", drain_script, "1", prefix_ + "fwd:" + std::to_string(me_no)},
-                   [st, done](error_code ec, redis::redis_reply r) {
+                   [self = weak_from_this(), st, done](error_code ec, redis::redis_reply r) {
                        if (ec || r.is_error()) st->failed = true;
-                       else
+                       else if (auto me = self.lock()) {
+                           // Gone from Redis now: to the inbox whatever else this sync gets (a
+                           // sync that fails elsewhere, e.g. while Redis is still loading its
+                           // AOF, must not lose them).
+                           tokenstore::mutex_lock lock(me->inbox_mu_);
                            for (const auto& e : r.elements)
                                for (std::size_t i = 0; i + 9 <= e.str.size(); i += 9)
-                                   st->in.forwarded.emplace_back(
+                                   me->in_.forwarded.emplace_back(
                                        e.str[i], lease{get_u32(e.str.data() + i + 1),
                                                        get_u32(e.str.data() + i + 5)});
+                       }
                        done();
                    });
-    // What this node holds, for the holder's max_active; and what it forwards to others.
+    // What this node holds, for the holder's max_active.
     conn_->command({"HSET", prefix_ + "active", std::to_string(me_no),
                     std::to_string(wr_->slots().active()) + " " + std::to_string(now)},
                    [](error_code, redis::redis_reply) {});
-    send_forwards();
 }
 
+// ---- node numbers ---------------------------------------------------------------------------
+
+millis shared_room::number_ttl() const { return wr_->policy().session_ttl + opts_.number_grace; }
+
+std::uint32_t shared_room::mintable_number(std::int64_t at) const noexcept {
+    // Only while the number's lease outlasts the pass: after that another process may take it.
+    // The callbacks store the expiry before the number (sequentially consistent), so a number
+    // read the same before and after its expiry goes with that expiry.
+    const std::uint32_t no = node_no_.load();
+    if (no == 0 || at + wr_->policy().session_ttl > number_expires_.load()) return 0;
+    return node_no_.load() == no ? no : 0;
+}
+
+void shared_room::claim_number() {
+    const std::int64_t sent = steady_ms();
+    const millis ttl = number_ttl();
+    std::vector<std::string> args{"EVAL", claim_number_script, "257", prefix_ + "node_next"};
+    for (int n = 1; n <= 255; ++n) args.push_back(prefix_ + "node:" + std::to_string(n));
+    args.push_back(prefix_ + "ended");
+    args.push_back(number_value_);
+    args.push_back(std::to_string(ttl));
+    conn_->command(std::move(args), [self = weak_from_this(), sent, ttl](error_code ec, redis::redis_reply r) {
+        auto me = self.lock();
+        if (!me) return;
+        if (!ec && r.is_integer() && r.integer >= 1 && r.integer <= 255) {
+            const auto no = static_cast<std::uint32_t>(r.integer);
+            me->number_expires_.store(sent + ttl);
+            me->node_no_.store(no);
+            me->all_taken_logged_ = 0;
+            spdlog::info("room {}: node {} holds number {} for its passes ({}node:{}, renewed every {} ms with a "
+                         "ttl of {} ms)",
+                         me->opts_.room, me->opts_.node_id, no, me->prefix_, no, me->opts_.number_interval, ttl);
+        } else if (!ec && r.is_integer() && r.integer == 0) {
+            const std::int64_t at = steady_ms();
+            if (me->all_taken_logged_ == 0 || at - me->all_taken_logged_ >= 60'000) {
+                me->all_taken_logged_ = at;
+                spdlog::error("room {}: all 255 node numbers are taken (by running nodes, or by stopped ones whose "
+                              "passes may still be live: a number stays taken session_ttl + {} s after its node "
+                              "stops); this node mints no passes and is out of step with Redis (store_failure "
+                              "applies) until one comes free; trying every {} ms",
+                              me->opts_.room, me->opts_.number_grace / 1000, me->opts_.number_interval);
+            }
+        } else if (!ec) {
+            spdlog::warn("room {}: taking a node number failed: {}", me->opts_.room,
+                         r.is_error() ? r.str : std::string("unexpected reply"));
+        }
+        // A connection error: the next tick tries again (the room is out of step meanwhile).
+        me->number_in_flight_.store(false);
+    });
+}
+
+void shared_room::renew_number() {
+    const std::uint32_t no = node_no_.load(std::memory_order_relaxed);
+    const std::int64_t sent = steady_ms();
+    const millis ttl = number_ttl();
+    conn_->command({"EVAL", renew_number_script, "1", prefix_ + "node:" + std::to_string(no), number_value_,
+                    std::to_string(ttl)},
+                   [self = weak_from_this(), no, sent, ttl](error_code ec, redis::redis_reply r) {
+                       auto me = self.lock();
+                       if (!me) return;
+                       if (!ec && r.is_integer() && (r.integer == 1 || r.integer == 2)) {
+                           me->number_expires_.store(sent + ttl);
+                           if (r.integer == 2)
+                               spdlog::warn("room {}: the lease on node number {} was gone from Redis (lost "
+                                            "writes?); this node holds it again",
+                                            me->opts_.room, no);
+                       } else if (!ec && r.is_string()) {
+                           // Redis lost the lease (a restart without AOF, a failover) and another
+                           // process took the number: it is that one's now. Nothing more is minted
+                           // under it here; a new number, at once.
+                           spdlog::error("room {}: node number {} is held by another process now ('{}'): Redis "
+                                         "lost this node's lease on it. This node takes a new number for new "
+                                         "passes; passes it minted under {} still get through until their "
+                                         "session_ttl, but their touches and releases go to that process",
+                                         me->opts_.room, no, r.str, no);
+                           me->number_expires_.store(0);
+                           me->node_no_.store(0);
+                           me->claim_number();
+                           return;
+                       }
+                       // Redis unreachable: minting goes on while the lease certainly lasts
+                       // (number_expires_), and the next renewal tries again.
+                       me->number_in_flight_.store(false);
+                   });
+}
+
+// ---- what other nodes must hear, kept through an outage ---------------------------------------
+
 void shared_room::send_forwards() {
-    absl::flat_hash_map<std::uint32_t, std::string> out;
+    if (conn_->current_state() != redis::redis_connection::state::connected) return;  // they wait
+    if (fwd_in_flight_.exchange(true)) return;
+    // Per owner, and what to put back should Redis not take it.
+    absl::flat_hash_map<std::uint32_t, std::pair<std::string, std::vector<forward>>> out;
     {
         tokenstore::mutex_lock lock(fwd_mu_);
-        out.swap(fwd_);
+        for (auto* q : {&fwd_releases_, &fwd_touches_}) {
+            for (const forward& f : *q) {
+                auto& [blob, recs] = out[f.owner];
+                blob.push_back(f.kind);
+                put_u32(blob, f.l.slot);
+                put_u32(blob, f.l.gen);
+                recs.push_back(f);
+            }
+            q->clear();
+        }
+        fwd_queued_.clear();
     }
-    for (auto& [owner, blob] : out) {
+    if (out.empty()) {
+        fwd_in_flight_.store(false);
+        return;
+    }
+    auto left = std::make_shared<std::size_t>(out.size());
+    for (auto& [owner, batch] : out) {
         const std::string key = prefix_ + "fwd:" + std::to_string(owner);
-        conn_->command({"RPUSH", key, std::move(blob)}, [](error_code, redis::redis_reply) {});
+        conn_->command({"RPUSH", key, std::move(batch.first)},
+                       [self = weak_from_this(), left, recs = std::move(batch.second)](error_code ec,
+                                                                                     redis::redis_reply r) {
+                           auto me = self.lock();
+                           if (!me) return;
+                           if (ec || r.is_error()) {
+                               // Back in front of anything newer (the bound still holds). A reply
+                               // lost to a timeout may mean Redis has them already: a record
+                               // applied twice is harmless (a touch, or a release of a lease
+                               // that is gone).
+                               tokenstore::mutex_lock lock(me->fwd_mu_);
+                               std::deque<forward> touches, releases;
+                               for (const forward& f : recs) {
+                                   if (f.kind != 'T') releases.push_back(f);
+                                   else if (me->fwd_queued_.insert(f.key()).second) touches.push_back(f);
+                               }
+                               me->fwd_releases_.insert(me->fwd_releases_.begin(), releases.begin(), releases.end());
+                               me->fwd_touches_.insert(me->fwd_touches_.begin(), touches.begin(), touches.end());
+                               me->trim_forwards();
+                           }
+                           if (--*left == 0) me->fwd_in_flight_.store(false);
+                       });
         conn_->command({"PEXPIRE", key, "60000"}, [](error_code, redis::redis_reply) {});
     }
+}
+
+void shared_room::send_ended() {
+    if (conn_->current_state() != redis::redis_connection::state::connected) return;  // they wait
+    if (ended_in_flight_.exchange(true)) return;
+    std::vector<std::uint64_t> ended;
+    {
+        tokenstore::mutex_lock lock(ended_mu_);
+        ended.swap(ended_);
+    }
+    if (ended.empty()) {
+        ended_in_flight_.store(false);
+        return;
+    }
+    std::string blob;
+    for (const std::uint64_t key : ended) put_u64(blob, key);
+    conn_->command({"RPUSH", prefix_ + "ended", std::move(blob)},
+                   [self = weak_from_this(), ended = std::move(ended)](error_code ec, redis::redis_reply r) {
+                       auto me = self.lock();
+                       if (!me) return;
+                       if (ec || r.is_error()) {
+                           tokenstore::mutex_lock lock(me->ended_mu_);
+                           me->ended_.insert(me->ended_.begin(), ended.begin(), ended.end());
+                           keep_newest(me->ended_, me->opts_.max_ended);
+                       }
+                       me->ended_in_flight_.store(false);
+                   });
+    conn_->command({"PEXPIRE", prefix_ + "ended", std::to_string(std::max<millis>(wr_->policy().session_ttl, 60'000))},
+                   [](error_code, redis::redis_reply) {});
 }
 
 void shared_room::start_liveness_read(millis now) {

@@ -14,7 +14,12 @@
 //     abandoned, which is what lets the walk pass it;
 //   - sessions: each node holds the passes it minted; a pass's slot carries the node's number,
 //     so another node forwards touches and releases to it (fg:{room}:fwd:<node>), and each node
-//     reports its active count, which the holder counts against max_active.
+//     reports its active count, which the holder counts against max_active. Forwards wait in a
+//     bounded local queue while Redis is unreachable and go out once it is back;
+//   - node numbers (1..255): a lease each (fg:{room}:node:<n>), renewed every second with a
+//     ttl of session_ttl + number_grace, so a number is free again only once every pass minted
+//     under it has expired. A node mints under its number only while that lease is certain to
+//     outlast the pass; without a number it does not sync, so the room is out of step.
 //
 // Threads: take() and the request-path calls (saw(), touch(), release()) run on any I/O thread;
 // before_tick()/after_tick() on the admitter thread, around the room's tick; Redis callbacks on
@@ -59,6 +64,15 @@ public:
         millis liveness_interval = 1'000;  // the holder's liveness reads
         millis unreachable_after = 2'000;  // no successful sync for this long: store down
         millis abandon_after = 60'000;
+        // The node number's lease lives session_ttl + number_grace from its last renewal: the
+        // node mints under it for up to number_grace after that renewal (an outage shorter than
+        // this changes nothing), and a dead node's number is free that long after its passes.
+        millis number_grace = 60'000;
+        millis number_interval = 1'000;  // renewal, or another try for a number
+        // Forwarded touches and releases waiting for Redis, in records: past it the oldest
+        // touches go first, releases only when nothing else is left.
+        std::size_t max_forwards = 65'536;
+        std::size_t max_ended = 65'536;  // this node's ended passes waiting for Redis
         // The room's runtime settings changed on another node (admin API): called on the
         // connection's strand with what that node published (publish_settings()).
         std::function<void(const std::string& settings)> on_settings{};
@@ -80,8 +94,12 @@ public:
 
     // The request path.
     void saw(std::uint64_t seq, millis now);  // a join or poll for this ticket, on this node
-    // A pass's slot, as minted here: the node's number in the top 8 bits.
+    // A pass's slot, as minted here: the node's number in the top 8 bits. 0 there (a pass no
+    // node owns: it gets through every node until its session_ttl and cannot be released) when
+    // the node has no number it may mint under right now (docs/redis.md, "Node numbers").
     std::uint32_t global_slot(std::uint32_t local) const noexcept;
+    // This node's number for the room's passes (1..255), 0 while it has none.
+    std::uint32_t node_number() const noexcept { return node_no_.load(std::memory_order_relaxed); }
     // For a pass from any node: true when it may proceed (its own slot still held here, or
     // another node's, whose holder gets the touch forwarded).
     bool touch(tokenstore::lease l, millis now);
@@ -137,8 +155,27 @@ private:
     void start_liveness_read(millis now);
     void start_reserve(millis now);  // any thread
     void send_forwards();
+    void send_ended();
     void publish(millis now);
     std::uint32_t owner_of(std::uint32_t slot) const noexcept { return slot >> 24; }
+
+    // Node numbers. Strand (callbacks) and admitter thread, one request at a time
+    // (number_in_flight_).
+    void claim_number();
+    void renew_number();
+    millis number_ttl() const;
+    // The number a pass minted at steady_at may carry, 0 for none.
+    std::uint32_t mintable_number(std::int64_t steady_at) const noexcept;
+
+    // A touch ('T') or release ('R') of another node's pass, for its owner.
+    struct forward {
+        std::uint32_t owner = 0;
+        char kind = 'T';
+        tokenstore::lease l{};  // the owner's local slot
+        std::uint64_t key() const noexcept { return (std::uint64_t(l.gen) << 32) | (owner << 24) | l.slot; }
+    };
+    void queue_forward(const forward& f) ABSL_EXCLUSIVE_LOCKS_REQUIRED(fwd_mu_);
+    void trim_forwards() ABSL_EXCLUSIVE_LOCKS_REQUIRED(fwd_mu_);
 
     const std::shared_ptr<tokenstore::redis::redis_connection> conn_;
     const options opts_;
@@ -147,6 +184,15 @@ private:
     tokenstore::waiting_room* wr_ = nullptr;
 
     std::atomic<std::uint32_t> node_no_{0};
+    // Steady ms before which the number's lease certainly lasts in Redis (the last successful
+    // claim or renewal was sent at least number_ttl() before it): a pass minted at t is safe
+    // under the number while t + session_ttl is not later.
+    std::atomic<std::int64_t> number_expires_{0};
+    std::atomic<bool> number_in_flight_{false};
+    const std::string number_value_;  // "<node id> <random>": this process's leases
+    mutable std::atomic<std::int64_t> unowned_logged_{0};  // steady ms of the last warning
+    std::int64_t all_taken_logged_ = 0;                     // strand only
+    std::atomic<bool> stopped_{false};
     std::atomic<bool> available_{false};
     std::atomic<bool> ever_synced_{false};
 
@@ -160,8 +206,15 @@ private:
     std::vector<std::pair<std::uint64_t, std::uint64_t>> retired_ ABSL_GUARDED_BY(range_mu_);
 
     tokenstore::mutex fwd_mu_;
-    absl::flat_hash_map<std::uint32_t, std::string> fwd_ ABSL_GUARDED_BY(fwd_mu_);  // owner -> packed
+    // Not yet in Redis, oldest first. At most one touch per pass waits (fwd_queued_).
+    std::deque<forward> fwd_touches_ ABSL_GUARDED_BY(fwd_mu_);
+    std::deque<forward> fwd_releases_ ABSL_GUARDED_BY(fwd_mu_);
+    absl::flat_hash_set<std::uint64_t> fwd_queued_ ABSL_GUARDED_BY(fwd_mu_);   // keys of waiting touches
     absl::flat_hash_set<std::uint64_t> fwd_touched_ ABSL_GUARDED_BY(fwd_mu_);  // this second
+    std::uint64_t fwd_dropped_ ABSL_GUARDED_BY(fwd_mu_) = 0;  // since the last warning
+    millis fwd_dropped_logged_ ABSL_GUARDED_BY(fwd_mu_) = 0;
+    std::atomic<bool> fwd_in_flight_{false};
+    std::atomic<bool> ended_in_flight_{false};
 
     // Passes of this node whose session ended (released, idle, ttl), to tell the others; and
     // the others' ended passes (gen << 32 | slot -> when heard), which no longer get through.
@@ -177,8 +230,9 @@ private:
     // The admitter thread only.
     bool sync_in_flight_ = false, live_in_flight_ = false;
     // Cleared by Redis callbacks.
-    std::atomic<bool> reserve_in_flight_{false}, flush_in_flight_{false}, node_in_flight_{false};
+    std::atomic<bool> reserve_in_flight_{false}, flush_in_flight_{false};
     millis next_sync_ = 0, next_live_ = 0, next_flush_ = 0, next_fwd_reset_ = 0, last_synced_ = 0;
+    millis next_number_ = 0;
     std::uint64_t dead_offset_ = 0;      // fg:{room}:dead elements applied
     std::uint64_t ended_offset_ = 0;     // fg:{room}:ended elements applied
     millis next_revoked_prune_ = 0;
