@@ -539,13 +539,18 @@ std::vector<MetricFamily> metrics_hub::impl::collect(const generation& gen, room
         auto calling = family("floodgate_room_calling",
                               "1 on the node that holds the room's cursor lease and calls people",
                               MetricType::Gauge);
+        auto number = family("floodgate_room_node_number",
+                             "This node's number in the room (1-255, in its passes; 0 while it holds none)",
+                             MetricType::Gauge);
         for (const auto& r : runtimes) {
             if (!r->shared()) continue;
             add_value(synced, {label("room", r->name())}, r->store_available() ? 1 : 0);
             add_value(calling, {label("room", r->name())}, r->wr().admission().calling() ? 1 : 0);
+            add_value(number, {label("room", r->name())}, r->shared()->node_number());
         }
         out.push_back(std::move(synced));
         out.push_back(std::move(calling));
+        out.push_back(std::move(number));
     }
 
     {

@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <catch2/catch.hpp>
 #include <csignal>
+#include <cstdlib>
 #include <map>
 #include <set>
 #include <thread>
@@ -633,6 +634,19 @@ TEST_CASE("a room created at run time on one node is served by every node, and d
         return std::nullopt;
     };
     for (auto& n : nodes) REQUIRE_FALSE(gated(*n));
+    // Each node holds its own number in the room (the one its passes carry), shown in /metrics.
+    std::set<int> numbers;
+    for (auto& n : nodes) {
+        const reply m = get(n->admin_port(), "/metrics", viewer_auth);
+        const std::string key = "floodgate_room_node_number{room=\"concert\"} ";
+        const auto at = m.body.find(key);
+        REQUIRE(at != std::string::npos);
+        const int no = std::atoi(m.body.c_str() + at + key.size());
+        INFO("node number " << no);
+        CHECK((no >= 1 && no <= 255));
+        numbers.insert(no);
+    }
+    CHECK(numbers.size() == 3);
 
     // An operator creates the room on node A, in the middle of a sale.
     const reply created =
