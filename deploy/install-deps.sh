@@ -14,6 +14,7 @@ packages=(
   build-essential cmake ninja-build ccache pkg-config git
   libboost1.81-all-dev libssl-dev libabsl-dev prometheus-cpp-dev catch2
   libyaml-cpp-dev libspdlog-dev libfmt-dev libhiredis-dev
+  libgoogle-perftools-dev  # tcmalloc_minimal, the gateway's allocator
   # tests and benchmarks
   libbenchmark-dev curl wrk nginx-light haproxy redis-server python3 procps openssl
   # the flash-crowd bench's charts (bench/run.sh)

@@ -114,14 +114,42 @@ const char* to_string(framing_verdict v) {
     return "invalid framing";
 }
 
+namespace {
+
+// The fields that are always hop-by-hop, Upgrade aside.
+bool always_hop_by_hop(http::field name) {
+    switch (name) {
+        case http::field::connection:
+        case http::field::keep_alive:
+        case http::field::proxy_connection:
+        case http::field::te:
+        case http::field::trailer:
+        case http::field::transfer_encoding:
+        case http::field::proxy_authenticate:
+        case http::field::proxy_authorization:
+            return true;
+        default:
+            return false;
+    }
+}
+
+}  // namespace
+
 bool strip_hop_by_hop(fields& f, bool keep_upgrade) {
+    // One look at each field: usually there is no Connection field, or one
+    // naming only close or keep-alive, and nothing is erased by name.
+    bool has_connection = false, has_upgrade = false;
+    for (const auto& field : f) {
+        has_connection = has_connection || field.name() == http::field::connection;
+        has_upgrade = has_upgrade || field.name() == http::field::upgrade;
+    }
     bool upgrade = false;
-    // Fields named by Connection go first; copy the names, erasing invalidates views.
-    auto conn = f.find(http::field::connection);
-    if (conn != f.end()) {
+    if (has_connection) {
+        // Fields named by Connection go first; copy the names, erasing invalidates views.
         std::string names;
-        for (auto it = f.find(http::field::connection); it != f.end() && it->name() == http::field::connection; ++it) {
-            names.append(it->value());
+        for (const auto& field : f) {
+            if (field.name() != http::field::connection) continue;
+            names.append(field.value());
             names.push_back(',');
         }
         for (auto token : http::token_list(names)) {
@@ -133,19 +161,13 @@ bool strip_hop_by_hop(fields& f, bool keep_upgrade) {
             f.erase(std::string_view(token.data(), token.size()));
         }
     }
-    upgrade = upgrade && f.count(http::field::upgrade) > 0;
-    static constexpr http::field always[] = {
-        http::field::connection,          http::field::keep_alive,
-        http::field::proxy_connection,    http::field::te,
-        http::field::trailer,             http::field::transfer_encoding,
-        http::field::proxy_authenticate,  http::field::proxy_authorization,
-    };
-    for (auto name : always) f.erase(name);
-    if (upgrade && keep_upgrade) {
-        f.set(http::field::connection, "upgrade");
-    } else {
-        f.erase(http::field::upgrade);
+    upgrade = upgrade && has_upgrade;
+    const bool keep = upgrade && keep_upgrade;
+    for (auto it = f.begin(); it != f.end();) {
+        if (always_hop_by_hop(it->name()) || (it->name() == http::field::upgrade && !keep)) it = f.erase(it);
+        else ++it;
     }
+    if (keep) f.set(http::field::connection, "upgrade");
     return upgrade;
 }
 
@@ -162,21 +184,35 @@ void append_via(fields& f, unsigned version, std::string_view via) {
 forwarded take_forwarded(fields& f, std::string_view client_ip, bool tls, std::string_view host,
                          std::string_view via) {
     forwarded fwd;
-    // Several X-Forwarded-For lines are one list (RFC 9110 5.3); keep their order.
-    for (auto it = f.find("X-Forwarded-For"); it != f.end() && text::iequals(it->name_string(), "X-Forwarded-For"); ++it) {
-        fwd.xff.append(it->value());
-        fwd.xff.append(", ");
-    }
-    fwd.xff.append(client_ip);
     fwd.tls = tls;
     fwd.host = host;
-    const std::string_view entry = "1.1 ";
-    if (auto it = f.find(http::field::via); it != f.end()) fwd.via = text::cat(it->value(), ", ", entry, via);
-    else fwd.via = text::cat(entry, via);
-    f.erase("X-Forwarded-For");
-    f.erase("X-Forwarded-Proto");
-    f.erase("X-Forwarded-Host");
-    f.erase(http::field::via);
+    // One pass: several X-Forwarded-For (or Via) lines are one list (RFC 9110
+    // 5.3), kept in their order; the client's X-Forwarded-Proto and -Host go.
+    for (auto it = f.begin(); it != f.end();) {
+        std::string* list = nullptr;
+        if (it->name() == http::field::via) {
+            list = &fwd.via;
+        } else if (it->name() == http::field::unknown) {
+            const std::string_view name = it->name_string();
+            if (name.size() < 15 || !text::iequals(name.substr(0, 12), "X-Forwarded-")) {
+                ++it;
+                continue;
+            }
+            const std::string_view rest = name.substr(12);
+            if (text::iequals(rest, "For")) list = &fwd.xff;
+            else if (!text::iequals(rest, "Proto") && !text::iequals(rest, "Host")) {
+                ++it;
+                continue;
+            }
+        } else {
+            ++it;
+            continue;
+        }
+        if (list) list->append(it->value()).append(", ");
+        it = f.erase(it);
+    }
+    fwd.xff.append(client_ip);
+    fwd.via.append("1.1 ").append(via);
     return fwd;
 }
 

@@ -268,14 +268,17 @@ net::awaitable<bool> http_session::serve_one() {
         }
     }
 
-    const std::string_view expect = req[http::field::expect];
-    if (!expect.empty() && req.version() >= 11) {
-        if (!text::iequals(text::trim(expect), "100-continue"))
-            co_return co_await respond_error(&x, http::status::expectation_failed,
-                                             "Only 'Expect: 100-continue' is supported.");
-        x.expect_continue = true;
+    // The Host value, after an absolute-form target set it; the field is not changed again.
+    const std::string_view host = req[http::field::host];
+    if (const std::string_view expect = req[http::field::expect]; !expect.empty()) {
+        if (req.version() >= 11) {
+            if (!text::iequals(text::trim(expect), "100-continue"))
+                co_return co_await respond_error(&x, http::status::expectation_failed,
+                                                 "Only 'Expect: 100-continue' is supported.");
+            x.expect_continue = true;
+        }
+        req.erase(http::field::expect);
     }
-    req.erase(http::field::expect);
     x.has_body = p.chunked() || p.content_length().value_or(0) > 0;
     x.keep_alive = req.keep_alive();
 
@@ -303,7 +306,7 @@ net::awaitable<bool> http_session::serve_one() {
             }
             co_return co_await respond_local(x, std::move(res));
         }
-        const int room = x.gen->routes.match(req[http::field::host], req.method_string(), norm.value);
+        const int room = x.gen->routes.match(host, req.method_string(), norm.value);
         if (room >= 0) {
             const room_binding& rb = x.gen->rooms[static_cast<std::size_t>(room)];
             auto gate = gate_request(*x.gen, rb, req, client, target, &w_.counters());
@@ -331,7 +334,7 @@ net::awaitable<bool> http_session::serve_one() {
     x.upgrade = headers::strip_hop_by_hop(req, /*keep_upgrade=*/true);
     // A request without a body is written in one piece, its forwarding fields
     // last (proxy()); Beast's serializer, which streams a body, needs them in the fields.
-    x.forwarded = headers::take_forwarded(req, remote_ip_, s_.is_tls(), req[http::field::host], cfg.via);
+    x.forwarded = headers::take_forwarded(req, remote_ip_, s_.is_tls(), host, cfg.via);
     if (x.has_body || !p.is_done()) headers::add_forwarded(req, x.forwarded);
     if (p.chunked()) req.chunked(true);
     req.version(11);
@@ -386,15 +389,57 @@ void serialize_head(const http::request_header<>& h, const headers::forwarded& f
     out.append("\r\n");
 }
 
-void serialize_head(const http::response_header<>& h, std::string& out) {
-    out.clear();
+void append_status_line(const http::response_header<>& h, std::string& out) {
     const unsigned code = h.result_int();  // below 1000: Beast keeps three digits
     const char line[] = {'H', 'T', 'T', 'P', '/', '1', '.', '1', ' ', static_cast<char>('0' + code / 100 % 10),
                          static_cast<char>('0' + code / 10 % 10), static_cast<char>('0' + code % 10), ' '};
     out.append(line, sizeof line).append(h.reason()).append("\r\n");
+}
+
+void serialize_head(const http::response_header<>& h, std::string& out) {
+    out.clear();
+    append_status_line(h, out);
     append_fields(h, out);
     out.append("\r\n");
 }
+
+// What the gateway adds to an upstream's response: its Set-Cookie fields, its
+// Via entry and the Connection field for the client's connection.
+struct own_response_fields {
+    const std::vector<std::string>& set_cookies;
+    unsigned upstream_version;  // the Via entry's protocol version
+    std::string_view via;
+    bool keep_alive;
+    unsigned client_version;
+
+    // Into the fields, for Beast's serializer (a streamed body).
+    template <class Message>
+    void add_to(Message& h) const {
+        for (const auto& c : set_cookies) h.insert(http::field::set_cookie, c);
+        headers::append_via(h, upstream_version, via);
+        h.keep_alive(keep_alive);
+        if (keep_alive && client_version == 10) h.set(http::field::connection, "keep-alive");
+    }
+
+    // Written after h's fields, with the same result as add_to(), and the blank line.
+    void append_head(const http::response_header<>& h, std::string& out) const {
+        out.clear();
+        append_status_line(h, out);
+        std::size_t via_end = std::string::npos;  // the end of the last Via value the upstream sent
+        for (const auto& field : h) {
+            out.append(field.name_string()).append(": ").append(field.value());
+            if (field.name() == http::field::via) via_end = out.size();
+            out.append("\r\n");
+        }
+        for (const auto& c : set_cookies) out.append("Set-Cookie: ").append(c).append("\r\n");
+        const std::string_view entry = upstream_version >= 11 ? "1.1 " : "1.0 ";
+        if (via_end != std::string::npos) out.insert(via_end, text::cat(", ", entry, via));
+        else out.append("Via: ").append(entry).append(via).append("\r\n");
+        if (!keep_alive) out.append("Connection: close\r\n");
+        else if (client_version == 10) out.append("Connection: keep-alive\r\n");
+        out.append("\r\n");
+    }
+};
 
 template <class Body, class Fields>
 void set_no_more(http::message<true, Body, Fields>& m) {
@@ -588,14 +633,13 @@ net::awaitable<bool> http_session::proxy(exchange& x) {
             if (done && x.room && x.lease)
                 x.set_cookies.push_back(release_by_upstream(*x.room, *x.lease, s_.is_tls()));
         }
-        for (const auto& c : x.set_cookies) res.insert(http::field::set_cookie, c);
 
         const bool no_body = req.method() == http::verb::head || !body_allowed(x.status);
         const bool has_length = rp->content_length().has_value();
         const bool was_chunked = rp->chunked();
         bool upstream_reusable = res.keep_alive() && (no_body || was_chunked || has_length);
         headers::strip_hop_by_hop(res, /*keep_upgrade=*/false);
-        headers::append_via(res, res.version(), cfg.via);
+        const unsigned upstream_version = res.version();
         res.version(11);
         if (!no_body && (was_chunked || !has_length)) {
             if (x.client_version >= 11) res.chunked(true);
@@ -603,14 +647,13 @@ net::awaitable<bool> http_session::proxy(exchange& x) {
         }
         if (pipeline_depth_ >= cfg.limits.pipelined_requests && buffer_.size() > 0) x.keep_alive = false;
         if (w_.stopping()) x.keep_alive = false;
-        res.keep_alive(x.keep_alive);
-        if (x.keep_alive && x.client_version == 10) res.set(http::field::connection, "keep-alive");
+        const own_response_fields own{x.set_cookies, upstream_version, cfg.via, x.keep_alive, x.client_version};
 
         // The common case: the whole body (or none) arrived with the head.
         const std::uint64_t length = has_length ? *rp->content_length() : 0;
         if (!was_chunked && (no_body || (has_length && length <= conn->buffer.size()))) {
             const std::size_t body_len = no_body ? 0 : static_cast<std::size_t>(length);
-            serialize_head(res, head_);
+            own.append_head(res, head_);
             const std::array<net::const_buffer, 2> out{
                 net::buffer(head_), net::buffer(conn->buffer.data().data(), body_len)};
             s_.expires_after(cfg.timeouts.send);
@@ -624,6 +667,7 @@ net::awaitable<bool> http_session::proxy(exchange& x) {
             co_return x.keep_alive;
         }
 
+        own.add_to(res);
         http::response_serializer<http::buffer_body> rsr{res};
         bool head_sent = false;
         error_code rup_ec, rcl_ec;
