@@ -7,6 +7,7 @@
 #include <array>
 #include <cctype>
 #include <limits>
+#include <tuple>
 
 #include "gateway/headers.hpp"
 #include "gateway/path.hpp"
@@ -40,6 +41,9 @@ net::awaitable<std::optional<std::string>> claim_identity(shared_room& room, con
 constexpr std::size_t relay_size = 16 * 1024;  // body bytes moved per read, each direction
 constexpr std::size_t read_chunk = 4096;       // header bytes asked for per read
 constexpr std::size_t response_header_limit = 64 * 1024;
+// A body up to this size is copied after the head and both go in one send(),
+// not a two-part sendmsg(), which costs the kernel more than the copy.
+constexpr std::size_t coalesce_limit = 4096;
 
 std::string_view view(const beast::flat_buffer& b) {
     auto d = b.data();
@@ -654,10 +658,16 @@ net::awaitable<bool> http_session::proxy(exchange& x) {
         if (!was_chunked && (no_body || (has_length && length <= conn->buffer.size()))) {
             const std::size_t body_len = no_body ? 0 : static_cast<std::size_t>(length);
             own.append_head(res, head_);
-            const std::array<net::const_buffer, 2> out{
-                net::buffer(head_), net::buffer(conn->buffer.data().data(), body_len)};
+            const auto* body = static_cast<const char*>(conn->buffer.data().data());
             s_.expires_after(cfg.timeouts.send);
-            auto [wec, wn] = co_await net::async_write(s_, out, use_nothrow);
+            error_code wec;
+            if (body_len <= coalesce_limit) {
+                head_.append(body, body_len);
+                std::tie(wec, std::ignore) = co_await net::async_write(s_, net::buffer(head_), use_nothrow);
+            } else {
+                const std::array<net::const_buffer, 2> out{net::buffer(head_), net::buffer(body, body_len)};
+                std::tie(wec, std::ignore) = co_await net::async_write(s_, out, use_nothrow);
+            }
             conn->buffer.consume(body_len);
             x.bytes = body_len;
             log(x);
@@ -800,10 +810,16 @@ net::awaitable<bool> http_session::respond_local(exchange& x, http::response<htt
     // For HEAD, the head only; Content-Length stays that of the body a GET would get.
     const bool head_only = p.get().method() == http::verb::head;
     serialize_head(res, head_);
-    const std::array<net::const_buffer, 2> out{
-        net::buffer(head_), head_only ? net::const_buffer{} : net::buffer(res.body())};
+    const std::string_view body = head_only ? std::string_view() : std::string_view(res.body());
     s_.expires_after(cfg.timeouts.send);
-    auto [ec, n] = co_await net::async_write(s_, out, use_nothrow);
+    error_code ec;
+    if (body.size() <= coalesce_limit) {
+        head_.append(body);
+        std::tie(ec, std::ignore) = co_await net::async_write(s_, net::buffer(head_), use_nothrow);
+    } else {
+        const std::array<net::const_buffer, 2> out{net::buffer(head_), net::buffer(body.data(), body.size())};
+        std::tie(ec, std::ignore) = co_await net::async_write(s_, out, use_nothrow);
+    }
     x.status = res.result_int();
     x.bytes = head_only ? 0 : res.body().size();
     log(x);
