@@ -106,7 +106,7 @@ std::string error_body(http::status status, std::string_view detail) {
 
 struct http_session::exchange {
     std::shared_ptr<const generation> gen;
-    steady_clock::time_point start = steady_clock::now();
+    steady_clock::time_point start;  // set when the request's first byte is in
     std::optional<http::request_parser<http::buffer_body>> req;
     const upstream_group* upstream = nullptr;
     std::string_view upstream_label;

@@ -16,6 +16,7 @@
 #pragma once
 
 #include <chrono>
+#include <ctime>
 #include <memory>
 #include <optional>
 #include <type_traits>
@@ -24,6 +25,18 @@
 #include "gateway/net.hpp"
 
 namespace floodgate {
+
+// steady_clock as of the kernel's last tick (CLOCK_MONOTONIC_COARSE: the same
+// clock, at most a few milliseconds behind), read from memory without asking
+// the clock source, which a virtual machine makes slow. For deadlines and idle
+// times of seconds, which a request sets several of.
+inline std::chrono::steady_clock::time_point coarse_now() {
+    timespec ts{};
+    ::clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+    using std::chrono::steady_clock;
+    return steady_clock::time_point(std::chrono::duration_cast<steady_clock::duration>(
+        std::chrono::seconds(ts.tv_sec) + std::chrono::nanoseconds(ts.tv_nsec)));
+}
 
 namespace stream_detail {
 
@@ -69,7 +82,7 @@ public:
 
     template <class Rep, class Period>
     void expires_after(std::chrono::duration<Rep, Period> d) {
-        d_->set(clock::now() + std::chrono::duration_cast<clock::duration>(d), d_);
+        d_->set(coarse_now() + std::chrono::duration_cast<clock::duration>(d), d_);
     }
     void expires_never() { d_->set(clock::time_point::max(), d_); }
 

@@ -59,7 +59,7 @@ std::unique_ptr<upstream_connection> upstream_pool::take_idle(const upstream_gro
 
 std::unique_ptr<upstream_connection> upstream_pool::take_pooled(const upstream_group& g, std::size_t& server) {
     if (g.servers.empty()) return nullptr;
-    const auto now = steady_clock::now();
+    const auto now = coarse_now();
     server = g.pick(now);
     return take_idle(g, server, now);
 }
@@ -120,7 +120,7 @@ void upstream_pool::release(std::unique_ptr<upstream_connection> c) {
     if (g.index >= idle_.size()) return;
     auto& idle = idle_[g.index][c->server];
     if (idle.size() >= g.cfg.pool_size) return;
-    c->idle_since = steady_clock::now();
+    c->idle_since = coarse_now();
     idle.push_back(std::move(c));
 }
 
