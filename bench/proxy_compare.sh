@@ -32,6 +32,8 @@
 #   PIN=1             pin processes to CPUs with taskset (0: let the kernel place them)
 #   SERVER_CPUS=0     CPUs of the server under test (the proxy; for "direct", the demo site)
 #   LOAD_CPUS=1       CPUs of wrk and of the upstream behind the proxies
+#   SERVER_CPU_QUOTA=50   the server under test may use this % of one CPU (a cgroup
+#                     CPU quota, 5 ms in every 10 ms at 50); 0 for no limit
 #
 # CPU placement (PIN=1, the default). On a 2-core machine the server under
 # test gets CPU 0 to itself, and wrk shares CPU 1 with the upstream the
@@ -40,6 +42,14 @@
 # serve, which is why the "CPU µs/req" column (the server under test's own
 # user+system time per completed request, from /proc) is the steadier measure
 # of cost on a busy machine.
+#
+# CPU quota (SERVER_CPU_QUOTA=50, the default). Unlimited, every server here
+# answers faster than wrk and the upstream on CPU 1 can ask and serve (about
+# 34,000 requests/s on the 2-core VM of RESULTS.md, whichever proxy is in
+# front), so requests/s would measure CPU 1, not the server. With half a CPU
+# the server under test is the bottleneck and requests/s is what it can do
+# with it. The quota is a cgroup (v1 cpu controller, or v2 cpu.max); where
+# none can be created the run goes on without one and the report says so.
 set -euo pipefail
 
 repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -49,7 +59,7 @@ cd "$repo_root"
 
 # The invocation, with the settings given in the environment, for the report.
 command_line="bench/proxy_compare.sh"
-for var in LOAD_CPUS SERVER_CPUS PIN BUILD_DIR ROUNDS TARGETS WRK_THREADS CONNECTIONS WARMUP DURATION; do
+for var in SERVER_CPU_QUOTA LOAD_CPUS SERVER_CPUS PIN BUILD_DIR ROUNDS TARGETS WRK_THREADS CONNECTIONS WARMUP DURATION; do
   if [ -n "${!var+set}" ]; then command_line="$var=$(printf '%q' "${!var}") $command_line"; fi
 done
 
@@ -63,6 +73,7 @@ BUILD_DIR="${BUILD_DIR:-build/release}"
 FLOODGATE_BIN="${FLOODGATE_BIN:-$BUILD_DIR/gateway/floodgate}"
 BOOKING_BIN="${BOOKING_BIN:-$BUILD_DIR/bench/demo/floodgate-demo-booking}"
 PIN="${PIN:-1}"
+SERVER_CPU_QUOTA="${SERVER_CPU_QUOTA:-50}"
 SERVER_CPUS="${SERVER_CPUS:-0}"
 LOAD_CPUS="${LOAD_CPUS:-1}"
 
@@ -82,6 +93,8 @@ log() { printf 'proxy_compare: %s\n' "$*" >&2; }
 die() { log "$*"; exit 1; }
 
 [[ "$ROUNDS" =~ ^[1-9][0-9]*$ ]] || die "ROUNDS must be a positive whole number, got \"$ROUNDS\""
+[[ "$SERVER_CPU_QUOTA" =~ ^[0-9]+$ ]] && [ "$SERVER_CPU_QUOTA" -le 100 ] ||
+  die "SERVER_CPU_QUOTA must be a whole percentage from 0 to 100, got \"$SERVER_CPU_QUOTA\""
 
 for tool in wrk curl python3 pgrep; do
   command -v "$tool" >/dev/null || die "$tool is not installed (deploy/install-deps.sh)"
@@ -96,11 +109,15 @@ work_dir="$(mktemp -d -t floodgate-proxy-compare.XXXXXX)"
 chmod 755 "$work_dir"  # nginx's worker (user nobody when started as root) reads under it
 pids=()
 
+quota_dir=""    # the cgroup of the server under test, when SERVER_CPU_QUOTA is set
+quota_note=""
+
 cleanup() {
   local pid
   for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
   for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
   pids=()
+  [ -n "$quota_dir" ] && rmdir "$quota_dir" 2>/dev/null
   rm -rf "$work_dir"
 }
 trap cleanup EXIT
@@ -115,10 +132,41 @@ pinned() {
   if [ "$PIN" = 1 ]; then taskset -c "$cpus" "$@"; else "$@"; fi
 }
 
+# A cgroup that gives its processes SERVER_CPU_QUOTA % of one CPU: sets $quota_dir
+# (empty when there is no quota) and $quota_note, what the report says about it.
+setup_quota() {
+  local period=10000 quota=$((SERVER_CPU_QUOTA * 100)) dir
+  [ "$SERVER_CPU_QUOTA" != 0 ] && [ "$SERVER_CPU_QUOTA" != 100 ] || { quota_note="no CPU quota"; return; }
+  if [ -w /sys/fs/cgroup/cpu/cgroup.procs ]; then  # cgroup v1
+    dir="/sys/fs/cgroup/cpu/floodgate-proxy-compare-$$"
+    if mkdir "$dir" 2>/dev/null && echo "$period" >"$dir/cpu.cfs_period_us" &&
+       echo "$quota" >"$dir/cpu.cfs_quota_us"; then
+      quota_dir=$dir
+    fi
+  elif grep -qw cpu /sys/fs/cgroup/cgroup.controllers 2>/dev/null; then  # cgroup v2
+    dir="/sys/fs/cgroup/floodgate-proxy-compare-$$"
+    { grep -qw cpu /sys/fs/cgroup/cgroup.subtree_control || echo +cpu >/sys/fs/cgroup/cgroup.subtree_control; } 2>/dev/null
+    if mkdir "$dir" 2>/dev/null && echo "$quota $period" >"$dir/cpu.max" 2>/dev/null; then
+      quota_dir=$dir
+    fi
+  fi
+  if [ -n "$quota_dir" ]; then
+    quota_note="the server under test limited to $SERVER_CPU_QUOTA % of one CPU (cgroup $quota_dir)"
+  else
+    [ -n "${dir:-}" ] && rmdir "$dir" 2>/dev/null
+    quota_note="no CPU quota: no cgroup CPU controller could be set up here (requests/s may measure wrk and the upstream)"
+    log "$quota_note"
+  fi
+}
+
 # Starts "$@" in the background on CPU list $1, logging to $work_dir/$2.log; sets $started_pid.
+# On the server's CPUs it runs inside the quota's cgroup, if there is one.
 start_server() {
   local cpus="$1" name="$2"
   shift 2
+  if [ -n "$quota_dir" ] && [ "$cpus" = "$SERVER_CPUS" ] && [ "$name" != backend ]; then
+    set -- sh -c 'echo $$ >"$0" && exec "$@"' "$quota_dir/cgroup.procs" "$@"
+  fi
   # A simple command, not the pinned() function: a backgrounded function runs in a
   # subshell, and $! would be that subshell instead of the server.
   if [ "$PIN" = 1 ]; then
@@ -369,6 +417,8 @@ if [ "$PIN" = 1 ]; then
 else
   placement="not pinned"
 fi
+setup_quota
+placement="$placement; $quota_note"
 log "$machine; $placement"
 
 needs_backend=0
