@@ -523,8 +523,10 @@ net::awaitable<bool> http_session::proxy(exchange& x) {
             // No body: the head is the whole request, written in one piece.
             serialize_head(req, x.forwarded, head_);
             conn->s.expires_after(g.cfg.response_timeout);
-            auto [ec, n] = co_await net::async_write(conn->s, net::buffer(head_), use_nothrow);
-            up_ec = ec;
+            const std::size_t sent = conn->s.try_send(net::buffer(head_), up_ec);
+            if (!up_ec && sent < head_.size())
+                std::tie(up_ec, std::ignore) =
+                    co_await net::async_write(conn->s, net::buffer(head_) + sent, use_nothrow);
         } else {
         http::request_serializer<http::buffer_body> sr{req};
         do {
@@ -663,7 +665,9 @@ net::awaitable<bool> http_session::proxy(exchange& x) {
             error_code wec;
             if (body_len <= coalesce_limit) {
                 head_.append(body, body_len);
-                std::tie(wec, std::ignore) = co_await net::async_write(s_, net::buffer(head_), use_nothrow);
+                const std::size_t sent = s_.try_send(net::buffer(head_), wec);
+                if (!wec && sent < head_.size())
+                    std::tie(wec, std::ignore) = co_await net::async_write(s_, net::buffer(head_) + sent, use_nothrow);
             } else {
                 const std::array<net::const_buffer, 2> out{net::buffer(head_), net::buffer(body, body_len)};
                 std::tie(wec, std::ignore) = co_await net::async_write(s_, out, use_nothrow);
@@ -815,7 +819,9 @@ net::awaitable<bool> http_session::respond_local(exchange& x, http::response<htt
     error_code ec;
     if (body.size() <= coalesce_limit) {
         head_.append(body);
-        std::tie(ec, std::ignore) = co_await net::async_write(s_, net::buffer(head_), use_nothrow);
+        const std::size_t sent = s_.try_send(net::buffer(head_), ec);
+        if (!ec && sent < head_.size())
+            std::tie(ec, std::ignore) = co_await net::async_write(s_, net::buffer(head_) + sent, use_nothrow);
     } else {
         const std::array<net::const_buffer, 2> out{net::buffer(head_), net::buffer(body.data(), body.size())};
         std::tie(ec, std::ignore) = co_await net::async_write(s_, out, use_nothrow);

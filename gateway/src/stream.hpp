@@ -15,6 +15,9 @@
 // where it was made (a coroutine frame or a unique_ptr).
 #pragma once
 
+#include <sys/socket.h>
+
+#include <cerrno>
 #include <chrono>
 #include <ctime>
 #include <memory>
@@ -100,6 +103,20 @@ public:
             if (tls_) tls_->async_write_some(buffers, std::move(h));
             else plain_->async_write_some(buffers, std::move(h));
         });
+    }
+
+    // Sends what a plain TCP socket takes at once, without waiting: usually all
+    // of a small message, which then costs no asynchronous operation (no
+    // reactor registration, no trip through the scheduler). Returns 0 under
+    // TLS or when the socket's buffer is full; ec is set only for a failure.
+    std::size_t try_send(net::const_buffer b, error_code& ec) {
+        ec = {};
+        if (tls_) return 0;
+        const ssize_t n = ::send(plain_->native_handle(), b.data(), b.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
+        if (n >= 0) return static_cast<std::size_t>(n);
+        if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
+            ec = error_code(errno, net::error::get_system_category());
+        return 0;
     }
 
     // Reads the TCP layer itself, under TLS too: for discarding what a peer still sends.
