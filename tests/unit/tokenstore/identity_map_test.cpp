@@ -2,6 +2,11 @@
 
 #include <catch2/catch.hpp>
 
+#include <fstream>
+#include <string>
+
+#include "tokenstore/page_allocator.hpp"
+
 using namespace floodgate::tokenstore;
 
 namespace {
@@ -59,4 +64,34 @@ TEST_CASE("a lease is recorded only for the identity's current ticket", "[identi
     CHECK(ids.find("a", t0)->lease == 99);
     ids.erase("a");
     CHECK_FALSE(ids.find("a", t0));
+}
+
+namespace {
+// Resident anonymous memory of this process, in KiB (/proc/self/status RssAnon).
+long rss_anon_kib() {
+    std::ifstream status("/proc/self/status");
+    for (std::string line; std::getline(status, line);)
+        if (line.rfind("RssAnon:", 0) == 0) return std::stol(line.substr(8));
+    return -1;
+}
+}  // namespace
+
+TEST_CASE("a large block of the identity map's allocator leaves the process as soon as it is freed",
+          "[identity]") {
+    page_allocator<std::uint64_t> alloc;
+    constexpr std::size_t n = 8 * 1024 * 1024 / sizeof(std::uint64_t);  // 8 MiB: a table of 10M people's shard
+    const long before = rss_anon_kib();
+    REQUIRE(before > 0);
+    std::uint64_t* p = alloc.allocate(n);
+    for (std::size_t i = 0; i < n; i += 512) p[i] = i;  // touch every page
+    CHECK(p[512] == 512);
+    CHECK(rss_anon_kib() - before >= 7 * 1024);
+    alloc.deallocate(p, n);
+    CHECK(rss_anon_kib() - before < 1024);
+
+    // Small blocks come from operator new, as any other.
+    std::uint64_t* q = alloc.allocate(16);
+    q[15] = 7;
+    CHECK(q[15] == 7);
+    alloc.deallocate(q, 16);
 }

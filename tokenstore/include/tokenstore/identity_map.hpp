@@ -19,6 +19,7 @@
 
 #include <array>
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string_view>
 
@@ -27,6 +28,7 @@
 #include "absl/functional/function_ref.h"
 #include "tokenstore/mutex.hpp"
 #include "tokenstore/clock.hpp"
+#include "tokenstore/page_allocator.hpp"
 
 namespace floodgate::tokenstore {
 
@@ -70,7 +72,10 @@ private:
     static constexpr std::size_t shard_count = 64;
     struct alignas(64) shard {
         mutable mutex mu;
-        absl::flat_hash_map<std::uint64_t, entry> map ABSL_GUARDED_BY(mu);
+        // Its table's pages go back to the system when it grows (page_allocator.hpp).
+        absl::flat_hash_map<std::uint64_t, entry, absl::Hash<std::uint64_t>, std::equal_to<std::uint64_t>,
+                            page_allocator<std::pair<const std::uint64_t, entry>>>
+            map ABSL_GUARDED_BY(mu);
     };
 
     std::uint64_t key_of(std::string_view identity) const noexcept;
