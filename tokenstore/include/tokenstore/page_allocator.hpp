@@ -20,8 +20,10 @@ template <class T>
 struct page_allocator {
     using value_type = T;
 
-    // Blocks from this size on are mapped pages: a table of a few thousand entries and up.
-    static constexpr std::size_t mapped_from = 256 * 1024;
+    // Blocks from this size on are mapped pages (a table of a thousand entries and up).
+    // The smaller tables a map outgrew stay with malloc: with doubling, less than
+    // twice this per map.
+    static constexpr std::size_t mapped_from = 32 * 1024;
 
     page_allocator() noexcept = default;
     template <class U>
