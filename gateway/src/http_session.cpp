@@ -5,6 +5,7 @@
 #include <spdlog/spdlog.h>
 
 #include <array>
+#include <charconv>
 #include <cctype>
 #include <limits>
 #include <tuple>
@@ -405,6 +406,34 @@ void serialize_head(const http::response_header<>& h, std::string& out) {
     append_status_line(h, out);
     append_fields(h, out);
     out.append("\r\n");
+}
+
+// The head of one of the gateway's own answers, with the Content-Length and
+// Connection fields that prepare_payload() and keep_alive() would add written
+// straight into it. False (and nothing to use) when the answer brought framing
+// fields of its own or is not HTTP/1.1: Beast's way then.
+bool serialize_local_head(const http::response_header<>& h, std::size_t body_size, bool keep,
+                          unsigned client_version, std::string& out) {
+    if (h.version() != 11) return false;
+    out.clear();
+    append_status_line(h, out);
+    for (const auto& field : h) {
+        switch (field.name()) {
+            case http::field::content_length:
+            case http::field::connection:
+            case http::field::transfer_encoding:
+                return false;
+            default:
+                out.append(field.name_string()).append(": ").append(field.value()).append("\r\n");
+        }
+    }
+    char digits[24];
+    const auto end = std::to_chars(digits, digits + sizeof digits, body_size).ptr;
+    out.append("Content-Length: ").append(digits, end).append("\r\n");
+    if (!keep) out.append("Connection: close\r\n");
+    else if (client_version == 10) out.append("Connection: keep-alive\r\n");
+    out.append("\r\n");
+    return true;
 }
 
 // What the gateway adds to an upstream's response: its Set-Cookie fields, its
@@ -808,12 +837,14 @@ net::awaitable<bool> http_session::respond_local(exchange& x, http::response<htt
     }
     bool keep = x.keep_alive && !w_.stopping() && requests_ < cfg.limits.requests_per_connection &&
                 !(pipeline_depth_ >= cfg.limits.pipelined_requests && buffer_.size() > 0);
-    res.keep_alive(keep);
-    if (keep && x.client_version == 10) res.set(http::field::connection, "keep-alive");
-    res.prepare_payload();
     // For HEAD, the head only; Content-Length stays that of the body a GET would get.
     const bool head_only = p.get().method() == http::verb::head;
-    serialize_head(res, head_);
+    if (!serialize_local_head(res, res.body().size(), keep, x.client_version, head_)) {
+        res.keep_alive(keep);
+        if (keep && x.client_version == 10) res.set(http::field::connection, "keep-alive");
+        res.prepare_payload();
+        serialize_head(res, head_);
+    }
     const std::string_view body = head_only ? std::string_view() : std::string_view(res.body());
     s_.expires_after(cfg.timeouts.send);
     error_code ec;
