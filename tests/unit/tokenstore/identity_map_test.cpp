@@ -87,7 +87,9 @@ TEST_CASE("a large block of the identity map's allocator leaves the process as s
     CHECK(p[512] == 512);
     CHECK(rss_anon_kib() - before >= 7 * 1024);
     alloc.deallocate(p, n);
-    CHECK(rss_anon_kib() - before < 1024);
+    // All of it left; under AddressSanitizer its shadow (an eighth, 1 MiB) stays mapped.
+    // A malloc that kept the block would still hold the 8 MiB.
+    CHECK(rss_anon_kib() - before < 2 * 1024);
 
     // Small blocks come from operator new, as any other.
     std::uint64_t* q = alloc.allocate(16);
