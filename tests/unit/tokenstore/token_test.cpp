@@ -1,10 +1,14 @@
 #include "tokenstore/token.hpp"
 
 #include <catch2/catch.hpp>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
 
+#include <algorithm>
 #include <string>
 
 #include "tokenstore/base64url.hpp"
+#include "tokenstore/hmac_key.hpp"
 
 using namespace floodgate::tokenstore;
 
@@ -204,4 +208,31 @@ TEST_CASE("tokens are reported with stable reason names", "[token]") {
     CHECK(to_string(verify_status::bad_mac) == "bad_mac");
     CHECK(to_string(verify_status::wrong_room) == "wrong_room");
     CHECK(to_string(verify_status::binding) == "binding");
+}
+
+TEST_CASE("a key's MAC is HMAC-SHA256, for secrets shorter and longer than a block", "[token]") {
+    // RFC 4231 test case 6: a 131-byte key, hashed first.
+    auto long_key = hmac_key::create("k", std::string(131, '\xaa'));
+    REQUIRE(long_key.ok());
+    std::uint8_t mac[hmac_key::mac_size];
+    (*long_key)->mac("Test Using Larger Than Block-Size Key - Hash Key First", mac);
+    const std::uint8_t rfc4231_6[hmac_key::mac_size] = {0x60, 0xe4, 0x31, 0x59, 0x1e, 0xe0, 0xb6, 0x7f,
+                                                        0x0d, 0x8a, 0x26, 0xaa, 0xcb, 0xf5, 0xb7, 0x7f};
+    CHECK(std::equal(mac, mac + sizeof mac, rfc4231_6));
+
+    // A 32-byte secret and text of several lengths, against OpenSSL's one-shot HMAC.
+    const std::string secret = "0123456789abcdef0123456789ABCDEF";
+    auto key = hmac_key::create("k", secret);
+    REQUIRE(key.ok());
+    std::string text;
+    for (int n = 0; n <= 130; ++n) {
+        unsigned char full[32];
+        unsigned len = 0;
+        REQUIRE(HMAC(EVP_sha256(), secret.data(), static_cast<int>(secret.size()),
+                     reinterpret_cast<const unsigned char*>(text.data()), text.size(), full, &len) != nullptr);
+        (*key)->mac(text, mac);
+        INFO("text of " << n << " bytes");
+        CHECK(std::equal(mac, mac + sizeof mac, full));
+        text.push_back(static_cast<char>('a' + n % 26));
+    }
 }

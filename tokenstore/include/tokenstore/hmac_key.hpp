@@ -3,13 +3,10 @@
 //
 //   auto key = hmac_key::create("k1", secret);           // secret: at least 32 bytes
 //   std::uint8_t mac[hmac_key::mac_size];
-//   if (!(*key)->mac(text, mac)) { /* OpenSSL out of memory: fail closed */ }
+//   (*key)->mac(text, mac);
 //
-// Thread-safe and allocation-free after warm-up: the EVP_MAC algorithm is fetched once per
-// process, each key holds one keyed template context, and every thread lazily duplicates that
-// template into a thread_local cache and re-initialises it per call (OpenSSL 3 re-uses the
-// precomputed HMAC pads). The one thing not to get wrong: never share an EVP_MAC_CTX between
-// threads, and never fetch the algorithm per call (that alone costs more than the MAC).
+// Thread-safe and allocation-free: the key's two HMAC pad blocks are hashed once, when it is
+// created, and each MAC starts from copies of those states (hmac_key.cpp says why not EVP_MAC).
 #pragma once
 
 #include <array>
@@ -20,8 +17,6 @@
 #include <string_view>
 
 #include "absl/status/statusor.h"
-
-struct evp_mac_ctx_st;
 
 namespace floodgate::tokenstore {
 
@@ -43,9 +38,8 @@ public:
     std::string_view kid() const noexcept { return {kid_.data(), kid_size_}; }
     const std::string& secret() const noexcept { return secret_; }
 
-    // Writes the first mac_size bytes of HMAC-SHA256(secret, data) to out. Returns false only
-    // if OpenSSL fails (out of memory); callers must then fail closed.
-    bool mac(std::string_view data, std::uint8_t* out) const noexcept;
+    // Writes the first mac_size bytes of HMAC-SHA256(secret, data) to out.
+    void mac(std::string_view data, std::uint8_t* out) const noexcept;
 
     // Keyed 64-bit hash of a client's IP prefix and User-Agent for binding tokens to a client;
     // never 0 (0 means "unbound" in a token). The key is derived from this key's secret, so a
@@ -58,8 +52,8 @@ private:
     std::array<char, max_kid_size> kid_{};
     std::size_t kid_size_ = 0;
     std::string secret_;
-    std::uint64_t uid_ = 0;  // process-unique; keys the thread-local context cache
-    evp_mac_ctx_st* template_ = nullptr;
+    struct pads;
+    std::unique_ptr<const pads> pads_;  // the secret's inner and outer HMAC states
     std::uint64_t bind_k0_ = 0, bind_k1_ = 0;
 };
 

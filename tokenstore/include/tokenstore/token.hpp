@@ -76,7 +76,7 @@ std::uint64_t room_id(std::string_view room_name) noexcept;
 inline constexpr std::size_t max_token_size = 160;
 
 // Signs t with the ring's newest key. If client is not null, t.binding is replaced by the
-// client's binding under that key. Returns an empty string only if OpenSSL fails.
+// client's binding under that key.
 std::string sign_token(const key_ring& keys, const token& t,
                        const client_binding* client = nullptr);
 // Same, into out (cleared first; keeps its capacity, so a reused string never allocates).
