@@ -137,7 +137,7 @@ http_session::http_session(worker& w, listener_state& l, tcp::socket socket)
     error_code ec;
     auto ep = s_.socket().remote_endpoint(ec);
     if (!ec) remote_ip_ = ep.address().to_string();
-    s_.socket().set_option(tcp::no_delay(true), ec);
+    s_.set_tcp_options();
     w_.enter(this);
     w_.counters().connection_opened(l_.index);
 }

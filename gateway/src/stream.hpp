@@ -25,6 +25,7 @@
 #include <type_traits>
 #include <utility>
 
+#include "drain_read.hpp"
 #include "gateway/net.hpp"
 
 namespace floodgate {
@@ -93,7 +94,7 @@ public:
     auto async_read_some(const MutableBuffers& buffers, Token&& token) {
         return start<void(error_code, std::size_t)>(std::forward<Token>(token), [this, buffers](auto h) {
             if (tls_) tls_->async_read_some(buffers, std::move(h));
-            else plain_->async_read_some(buffers, std::move(h));
+            else plain_->async_read_some(plain_buffers(buffers), std::move(h));
         });
     }
 
@@ -123,7 +124,7 @@ public:
     template <class MutableBuffers, class Token>
     auto async_read_some_tcp(const MutableBuffers& buffers, Token&& token) {
         return start<void(error_code, std::size_t)>(std::forward<Token>(token), [this, buffers](auto h) {
-            socket().async_read_some(buffers, std::move(h));
+            socket().async_read_some(plain_buffers(buffers), std::move(h));
         });
     }
 
@@ -145,6 +146,14 @@ public:
         socket().close(ec);
     }
 
+    // For a connected TCP socket: no Nagle delay, and reads told what is left
+    // unread (drain_read.hpp), under TLS too (harmless there).
+    void set_tcp_options() {
+        error_code ignored;
+        socket().set_option(tcp::no_delay(true), ignored);
+        stream_detail::enable_unread_count(socket().native_handle());
+    }
+
     // Half-closes the sending side so the peer sees end of stream.
     void shutdown_send() {
         error_code ec;
@@ -152,6 +161,15 @@ public:
     }
 
 private:
+    // A single buffer read from the plain socket tells the reactor when the
+    // read emptied the socket, so the next read waits for epoll instead of
+    // trying a recv() first (drain_read.hpp).
+    template <class MutableBuffers>
+    static auto plain_buffers(const MutableBuffers& buffers) {
+        if constexpr (std::is_same_v<MutableBuffers, net::mutable_buffer>) return stream_detail::drain_buffer(buffers);
+        else return buffers;
+    }
+
     // Shared with the timer's pending wait, which may complete after the stream is gone.
     struct deadline {
         deadline(const executor_type& ex, socket_type& s) : timer(ex), socket(&s) {}

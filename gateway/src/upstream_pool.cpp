@@ -86,10 +86,7 @@ net::awaitable<acquire_result> upstream_pool::acquire(const upstream_group& g, b
             std::tie(ec) = co_await c->s.async_connect(ep, use_nothrow);
             if (!ec || ec == beast::error::timeout) break;
         }
-        if (!ec) {
-            error_code ignored;
-            c->s.socket().set_option(tcp::no_delay(true), ignored);
-        }
+        if (!ec) c->s.set_tcp_options();
         if (!ec && g.tls) {
             const std::string& name = g.cfg.tls.server_name.empty() ? g.cfg.servers[i].host
                                                                    : g.cfg.tls.server_name;

@@ -90,6 +90,23 @@ TEST_CASE("a chunked response is relayed intact", "[streaming]") {
     CHECK(client.get("/echo").result_int() == 200);
 }
 
+TEST_CASE("a response the upstream ends by closing is relayed whole, without waiting for a timeout",
+          "[streaming]") {
+    // The body's last bytes and the upstream's FIN arrive together: the read
+    // that takes the bytes also takes the end of stream, and the gateway must
+    // still see it (a 5 s client timeout, far below the gateway's own).
+    test_upstream up;
+    gateway_process gw(make_config({.servers = up.address()}));
+    for (const std::uint64_t n : {0, 1000, 300001}) {
+        http_client client(gw.port(), 5s);
+        const auto got = client.download("/until-close?n=" + std::to_string(n));
+        INFO("body of " << n << " bytes");
+        CHECK(got.status == 200);
+        CHECK(got.bytes == n);
+        CHECK(got.pattern_ok);
+    }
+}
+
 TEST_CASE("Expect 100-continue is answered by the gateway and not forwarded",
           "[streaming][expect]") {
     test_upstream up;

@@ -201,6 +201,7 @@ private:
                            "Connection: X-Secret-Hop, keep-alive\r\nX-Secret-Hop: 1\r\n"
                            "Keep-Alive: timeout=5\r\nProxy-Authenticate: x\r\nTrailer: x\r\n");
         if (path == "/close") return respond(200, "closing\n", "text/plain", "", true);
+        if (path == "/until-close") return respond_until_close(query_u64(target, "n", 0));
         respond(404, "no route for " + path + "\n");
     }
 
@@ -244,6 +245,16 @@ private:
                          [self = this->shared_from_this(), then_close](error_code ec, std::size_t) {
                              self->after_response(ec, then_close);
                          });
+    }
+
+    // A body without length or chunks, ended by closing the connection (RFC 9112
+    // 6.3): written in one piece and closed at once, so its end arrives with it.
+    void respond_until_close(std::uint64_t n) {
+        out_ = "HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\nConnection: close\r\n\r\n";
+        for (std::uint64_t i = 0; i < n; ++i) out_.push_back(generated_byte(i));
+        net::async_write(stream_, net::buffer(out_), [self = this->shared_from_this()](error_code ec, std::size_t) {
+            self->after_response(ec, true);
+        });
     }
 
     void send_generated(std::uint64_t n, bool chunked) {

@@ -18,6 +18,8 @@
 //   /ws             websocket upgrade, then echoes every message
 //   /close          200 with keep-alive framing, then closes the connection
 //                   without saying so (a stale pooled connection for the gateway)
+//   /until-close?n=N  N bytes of generated_byte(i) with no length or chunks,
+//                   ended by closing the connection, all in one write
 //
 // The one thing not to get wrong: a request is recorded only once its body has
 // been read completely; requests() and the counters are safe to read from the

@@ -42,6 +42,23 @@ TEST_CASE("an idle keep-alive connection is closed after timeouts.keepalive", "[
     CHECK(c.wait_closed(5s));
 }
 
+TEST_CASE("a client that half-closes after its request gets the answer and then the close at once",
+          "[timeouts]") {
+    // The request and the client's FIN arrive together; the gateway must notice
+    // the end of stream after answering, not wait out the keep-alive time.
+    test_upstream up;
+    gateway_process gw(make_config({.servers = up.address(), .timeouts = "keepalive: 60s"}));
+    for (const std::string_view path : {"/echo", "/__fg/v1/lights"}) {
+        raw_connection c(gw.port());
+        REQUIRE(c.send("GET " + std::string(path) + " HTTP/1.1\r\nHost: a\r\n\r\n"));
+        c.shutdown_write();
+        REQUIRE(c.read_responses(1, 5s));
+        INFO(path);
+        CHECK(parse_responses(c.received()).at(0).status == 200);
+        CHECK(c.wait_closed(5s));
+    }
+}
+
 TEST_CASE("a request body stalled past timeouts.body closes the connection", "[timeouts]") {
     test_upstream up;
     gateway_process gw(make_config({.servers = up.address(), .timeouts = "body: 1s"}));
