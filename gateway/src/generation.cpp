@@ -101,6 +101,8 @@ absl::StatusOr<std::shared_ptr<const generation>> build_generation(
         room_binding b;
         b.cfg = &rc;
         b.upstream = gen->find_upstream(rc.upstream);
+        b.pass_cookie = text::cat("fg_pass_", rc.name);
+        b.ticket_cookie = text::cat("fg_ticket_", rc.name);
         if (!rc.page_template.empty()) {
             std::ifstream in(rc.page_template, std::ios::binary);
             if (!in)

@@ -62,6 +62,8 @@ struct room_binding {
     std::shared_ptr<room_runtime> rt;
     const upstream_group* upstream = nullptr;
     std::string page_template;
+    std::string pass_cookie;    // fg_pass_<room>
+    std::string ticket_cookie;  // fg_ticket_<room>
 };
 
 struct generation {

@@ -1,9 +1,11 @@
 #include "room_gate.hpp"
 
 #include <algorithm>
+#include <array>
 #include <charconv>
 #include <cmath>
 #include <cstdio>
+#include <optional>
 
 #include "access_log.hpp"
 #include "gateway/text.hpp"
@@ -37,6 +39,18 @@ std::string ip_prefix(std::string_view ip) {
     return text::cat(net::ip::make_address_v6(b).to_string(), "/48");
 }
 
+// The value of cookie `name` in one Cookie field's value, or "".
+std::string_view cookie_value(std::string_view field, std::string_view name) {
+    while (!field.empty()) {
+        const auto semi = field.find(';');
+        const std::string_view pair = text::trim(field.substr(0, semi));
+        field = semi == std::string_view::npos ? std::string_view{} : field.substr(semi + 1);
+        if (pair.size() > name.size() && pair.substr(0, name.size()) == name && pair[name.size()] == '=')
+            return pair.substr(name.size() + 1);
+    }
+    return {};
+}
+
 struct request_view {
     const room_binding& room;
     const http::request_header<>& req;
@@ -55,6 +69,19 @@ struct request_view {
             binding.ip_prefix = prefix;
             if (r.cfg->bind_user_agent) binding.user_agent = q[http::field::user_agent];
         }
+        // The token fields and the Cookie fields in one pass: each lookup by
+        // name would be a search of the fields of its own. The first of each
+        // counts, as with req[name].
+        for (const auto& f : q) {
+            if (f.name() == http::field::cookie) {
+                if (cookie_fields < cookies.size()) cookies[cookie_fields] = f.value();
+                ++cookie_fields;
+            } else if (f.name() == http::field::unknown) {
+                const std::string_view n = f.name_string();
+                if (!pass_field && text::iequals(n, pass_header)) pass_field = f.value();
+                else if (!ticket_field && text::iequals(n, ticket_header)) ticket_field = f.value();
+            }
+        }
     }
     const ts::client_binding* client_binding() const { return bound ? &binding : nullptr; }
 
@@ -64,14 +91,20 @@ struct request_view {
         return {};
     }
 
-    std::string_view token(std::string_view kind, std::string_view header) const {
-        auto v = req[header];
-        if (!v.empty()) return v;
-        return find_cookie(req, cookie_name(kind, room));
+    // The person's pass or ticket: its header, else its cookie.
+    std::string_view token(ts::token_type type) const {
+        const bool pass = type == ts::token_type::pass;
+        const std::optional<std::string_view>& field = pass ? pass_field : ticket_field;
+        if (field && !field->empty()) return *field;
+        const std::string& name = pass ? room.pass_cookie : room.ticket_cookie;
+        if (cookie_fields > cookies.size()) return find_cookie(req, name);
+        for (std::size_t i = 0; i < cookie_fields; ++i)
+            if (auto v = cookie_value(cookies[i], name); !v.empty()) return v;
+        return {};
     }
 
-    std::optional<ts::token> verify(std::string_view kind, ts::token_type type) const {
-        auto text = token(kind, type == ts::token_type::pass ? pass_header : ticket_header);
+    std::optional<ts::token> verify(ts::token_type type) const {
+        auto text = token(type);
         if (text.empty()) return std::nullopt;
         auto r = ts::verify_token(*keys, text,
                                   {.room = room.rt->id(), .type = type, .now_s = now_s,
@@ -92,6 +125,11 @@ struct request_view {
 
     const ts::key_ring* keys = nullptr;
     thread_metrics* metrics = nullptr;
+
+private:
+    std::optional<std::string_view> pass_field, ticket_field;
+    std::array<std::string_view, 4> cookies{};
+    std::size_t cookie_fields = 0;  // more than cookies.size(): find_cookie() searches them all
 };
 
 std::string set_cookie(std::string_view name, std::string_view value, std::int64_t max_age_s, bool secure) {
@@ -143,11 +181,11 @@ std::string_view room_light(const room_binding& room) {
     const auto mode = room.cfg->mode;
     if (mode == room_mode::paused || mode == room_mode::closed) return "red";
     if (room.rt->store_failing()) return "red";
-    const auto st = room.rt->wr().snapshot();
-    if (st.waiting == 0) return "green";
+    const std::uint64_t waiting = room.rt->wr().waiting();
+    if (waiting == 0) return "green";
     const double rate = room.rt->call_rate();
     if (rate <= 0) return "red";
-    const double wait_s = static_cast<double>(st.waiting) / rate;
+    const double wait_s = static_cast<double>(waiting) / rate;
     return wait_s * 1000.0 < static_cast<double>(room.cfg->yellow_wait.count()) ? "yellow" : "red";
 }
 
@@ -573,16 +611,8 @@ void join(const request_view& v, std::string_view return_to, bool api, gate_resu
 }  // namespace
 
 std::string_view find_cookie(const http::fields& f, std::string_view name) {
-    for (auto it = f.find(http::field::cookie); it != f.end() && it->name() == http::field::cookie; ++it) {
-        std::string_view v = it->value();
-        while (!v.empty()) {
-            auto semi = v.find(';');
-            std::string_view pair = text::trim(v.substr(0, semi));
-            v = semi == std::string_view::npos ? std::string_view{} : v.substr(semi + 1);
-            if (pair.size() > name.size() && pair.substr(0, name.size()) == name && pair[name.size()] == '=')
-                return pair.substr(name.size() + 1);
-        }
-    }
+    for (auto it = f.find(http::field::cookie); it != f.end() && it->name() == http::field::cookie; ++it)
+        if (auto v = cookie_value(it->value(), name); !v.empty()) return v;
     return {};
 }
 
@@ -595,7 +625,7 @@ gate_result gate_request(const generation& gen, const room_binding& room, const 
     const bool api = wants_json(room, req, return_to.substr(0, return_to.find('?')));
 
     // A valid pass whose slot is still held: straight through.
-    if (auto pass = v.verify("pass", ts::token_type::pass)) {
+    if (auto pass = v.verify(ts::token_type::pass)) {
         const ts::lease l{pass->slot, pass->slot_gen};
         if (room.rt->touch(l, v.now)) {
             out.proceed = true;
@@ -614,7 +644,7 @@ gate_result gate_request(const generation& gen, const room_binding& room, const 
         return out;
     }
     // A place in line already: poll it; a call is claimed here too.
-    if (auto ticket = v.verify("ticket", ts::token_type::ticket)) {
+    if (auto ticket = v.verify(ts::token_type::ticket)) {
         auto p = room.rt->poll(ticket->seq, v.now, v.identity());
         if (p.pass) {
             const std::string pass = mint_pass(v, ticket->seq, *p.pass);
@@ -742,12 +772,12 @@ http::response<http::string_body> serve_public(const generation& gen, const http
 
     if (action == "status") {
         if (!get) return error(http::status::method_not_allowed, "use GET");
-        if (auto pass = v.verify("pass", ts::token_type::pass);
+        if (auto pass = v.verify(ts::token_type::pass);
             pass && room->rt->touch({pass->slot, pass->slot_gen}, v.now)) {
             status_view s{.state = "admitted", .poll_after_ms = 20000, .light = room_light(*room)};
             return json_response(http::status::ok, status_json(*room, s));
         }
-        auto ticket = v.verify("ticket", ts::token_type::ticket);
+        auto ticket = v.verify(ts::token_type::ticket);
         if (!ticket) {
             if (room->cfg->mode == room_mode::closed) return closed_response(v, true);
             return error(http::status::not_found, "no ticket for this room: join first");
@@ -771,11 +801,11 @@ http::response<http::string_body> serve_public(const generation& gen, const http
     if (action == "join") {
         if (!post) return error(http::status::method_not_allowed, "use POST");
         if (room->cfg->mode == room_mode::closed) return closed_response(v, true);
-        if (auto ticket = v.verify("ticket", ts::token_type::ticket)) {
+        if (auto ticket = v.verify(ts::token_type::ticket)) {
             auto p = room->rt->poll(ticket->seq, v.now, v.identity());
             if (!p.pass && (p.st == ts::ring::state::waiting || p.st == ts::ring::state::called))
                 return json_response(http::status::ok, status_json(*room, waiting_status(*room, p.ahead),
-                                                                   v.token("ticket", ticket_header)));
+                                                                   v.token(ts::token_type::ticket)));
             if (p.pass) {
                 const std::string pass = mint_pass(v, ticket->seq, *p.pass);
                 v.count_wait(*ticket);
@@ -812,7 +842,7 @@ http::response<http::string_body> serve_public(const generation& gen, const http
     if (action == "release") {
         if (!post) return error(http::status::method_not_allowed, "use POST");
         bool released = false;
-        if (auto pass = v.verify("pass", ts::token_type::pass))
+        if (auto pass = v.verify(ts::token_type::pass))
             released = room->rt->release({pass->slot, pass->slot_gen}, ts::release_reason::explicit_);
         auto res = json_response(http::status::ok, released ? "{\"released\":true}\n" : "{\"released\":false}\n");
         res.insert(http::field::set_cookie, set_cookie(cookie_name("pass", *room), "", 0, v.secure()));

@@ -157,6 +157,8 @@ public:
     void set_policy(const room_policy& p, millis now) { admitter_->set_policy(p, now); }
     room_policy policy() const { return admitter_->policy(); }
     stats snapshot() const;
+    // People in line now: snapshot().waiting, without the rest.
+    std::uint64_t waiting() const noexcept { return ring_->waiting(); }
 
     // The admitter thread only, every tick_interval() ms.
     admitter::tick_report tick(millis now);
