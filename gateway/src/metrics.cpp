@@ -108,21 +108,23 @@ thread_metrics::~thread_metrics() {
 
 md::room_node& thread_metrics::room(std::string_view name) {
     if (name.empty()) name = "-";
-    if (auto it = room_index_.find(name); it != room_index_.end()) return *it->second;
+    if (last_room_ != nullptr && last_room_->name == name) return *last_room_;
+    if (auto it = room_index_.find(name); it != room_index_.end()) return *(last_room_ = it->second);
     auto* n = new md::room_node(name);
     n->next = rooms_.load(std::memory_order_relaxed);
     rooms_.store(n, std::memory_order_release);  // the node is complete before readers see it
     room_index_.emplace(n->name, n);
-    return *n;
+    return *(last_room_ = n);
 }
 
 md::upstream_node& thread_metrics::upstream(std::string_view name) {
-    if (auto it = upstream_index_.find(name); it != upstream_index_.end()) return *it->second;
+    if (last_upstream_ != nullptr && last_upstream_->name == name) return *last_upstream_;
+    if (auto it = upstream_index_.find(name); it != upstream_index_.end()) return *(last_upstream_ = it->second);
     auto* n = new md::upstream_node(name);
     n->next = upstreams_.load(std::memory_order_relaxed);
     upstreams_.store(n, std::memory_order_release);
     upstream_index_.emplace(n->name, n);
-    return *n;
+    return *(last_upstream_ = n);
 }
 
 void thread_metrics::request(std::string_view room_name, request_outcome outcome) {

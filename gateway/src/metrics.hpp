@@ -163,6 +163,10 @@ private:
     std::unordered_map<std::string, room_node*, metrics_detail::name_hash, std::equal_to<>> room_index_;
     std::unordered_map<std::string, upstream_node*, metrics_detail::name_hash, std::equal_to<>>
         upstream_index_;
+    // The node found last, checked before the map: a thread mostly counts
+    // one room and one upstream over and over.
+    room_node* last_room_ = nullptr;
+    upstream_node* last_upstream_ = nullptr;
 };
 
 class metrics_hub {

@@ -622,7 +622,6 @@ gate_result gate_request(const generation& gen, const room_binding& room, const 
     v.keys = gen.keys.get();
     v.metrics = metrics;
     gate_result out;
-    const bool api = wants_json(room, req, return_to.substr(0, return_to.find('?')));
 
     // A valid pass whose slot is still held: straight through.
     if (auto pass = v.verify(ts::token_type::pass)) {
@@ -633,6 +632,7 @@ gate_result gate_request(const generation& gen, const room_binding& room, const 
             return out;
         }
     }
+    const bool api = wants_json(room, req, return_to.substr(0, return_to.find('?')));
     if (room.cfg->mode == room_mode::closed) {
         out.response = closed_response(v, api);
         out.outcome = request_outcome::rejected;
