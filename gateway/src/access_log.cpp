@@ -15,7 +15,17 @@ namespace floodgate {
 void append_json_string(std::string& out, std::string_view s, bool escape_non_ascii) {
     static constexpr char hex[] = "0123456789abcdef";
     out.push_back('"');
-    for (unsigned char c : s) {
+    // Runs of bytes that need no escape are copied whole.
+    auto plain = [escape_non_ascii](unsigned char c) {
+        return c >= 0x20 && c != '"' && c != '\\' && c != 0x7f && (c < 0x80 || !escape_non_ascii);
+    };
+    for (std::size_t i = 0; i < s.size();) {
+        std::size_t j = i;
+        while (j < s.size() && plain(static_cast<unsigned char>(s[j]))) ++j;
+        out.append(s.data() + i, j - i);
+        if (j == s.size()) break;
+        i = j + 1;
+        const auto c = static_cast<unsigned char>(s[j]);
         switch (c) {
             case '"': out.append("\\\""); break;
             case '\\': out.append("\\\\"); break;
@@ -23,15 +33,11 @@ void append_json_string(std::string& out, std::string_view s, bool escape_non_as
             case '\r': out.append("\\r"); break;
             case '\t': out.append("\\t"); break;
             default:
-                if (c < 0x20 || c == 0x7f || (c >= 0x80 && escape_non_ascii)) {
-                    // Non-ASCII bytes are escaped one by one: the log stays valid
-                    // JSON whatever a client sends.
-                    out.append("\\u00");
-                    out.push_back(hex[c >> 4]);
-                    out.push_back(hex[c & 15]);
-                } else {
-                    out.push_back(static_cast<char>(c));
-                }
+                // Control bytes, and non-ASCII bytes when asked, are escaped one
+                // by one: the log stays valid JSON whatever a client sends.
+                out.append("\\u00");
+                out.push_back(hex[c >> 4]);
+                out.push_back(hex[c & 15]);
         }
     }
     out.push_back('"');

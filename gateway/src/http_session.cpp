@@ -17,6 +17,8 @@
 
 namespace floodgate {
 
+using namespace std::string_view_literals;
+
 namespace {
 
 // shared_room::claim_identity() as an awaitable: resumes on the session's executor with what
@@ -242,11 +244,12 @@ net::awaitable<bool> http_session::serve_one() {
     if (req.version() != 10 && req.version() != 11)
         co_return co_await respond_error(&x, http::status::http_version_not_supported,
                                          "Only HTTP/1.0 and HTTP/1.1 are supported.");
-    if (auto v = headers::check_request_framing(req, req.version()); v != headers::framing_verdict::ok)
+    headers::request_fields found;
+    if (auto v = headers::check_request_framing(req, req.version(), &found); v != headers::framing_verdict::ok)
         co_return co_await respond_error(&x, http::status::bad_request, headers::to_string(v));
     // Rooms may match on the host: a request without one (HTTP/1.0, or an
     // empty Host) could otherwise slip past a host-restricted room.
-    if (text::trim(req[http::field::host]).empty())
+    if (text::trim(found.host).empty())
         co_return co_await respond_error(&x, http::status::bad_request, "A Host header is required.");
 
     // Request target: origin-form, "*" for OPTIONS, or absolute-form (turned
@@ -263,9 +266,10 @@ net::awaitable<bool> http_session::serve_one() {
                 co_return co_await respond_error(&x, http::status::bad_request, "Invalid absolute URI.");
             std::string origin(u->encoded_path().data(), u->encoded_path().size());
             if (origin.empty()) origin = "/";
-            if (u->has_query()) origin.append("?").append(u->encoded_query().data(), u->encoded_query().size());
+            if (u->has_query()) origin.append("?"sv).append(u->encoded_query().data(), u->encoded_query().size());
             std::string host(u->encoded_host_and_port().data(), u->encoded_host_and_port().size());
             req.set(http::field::host, host);
+            found.host = req[http::field::host];
             req.target(origin);
         } else {
             co_return co_await respond_error(&x, http::status::bad_request,
@@ -274,8 +278,9 @@ net::awaitable<bool> http_session::serve_one() {
     }
 
     // The Host value, after an absolute-form target set it; the field is not changed again.
-    const std::string_view host = req[http::field::host];
-    if (const std::string_view expect = req[http::field::expect]; !expect.empty()) {
+    const std::string_view host = found.host;
+    x.keep_alive = found.keep_alive(req.version());
+    if (const std::string_view expect = found.expect; !expect.empty()) {
         if (req.version() >= 11) {
             if (!text::iequals(text::trim(expect), "100-continue"))
                 co_return co_await respond_error(&x, http::status::expectation_failed,
@@ -285,7 +290,6 @@ net::awaitable<bool> http_session::serve_one() {
         req.erase(http::field::expect);
     }
     x.has_body = p.chunked() || p.content_length().value_or(0) > 0;
-    x.keep_alive = req.keep_alive();
 
     // The path is normalised once: rooms are matched on it and the upstream
     // receives the same, so the two never disagree about the route.
@@ -293,8 +297,11 @@ net::awaitable<bool> http_session::serve_one() {
         auto norm = path::normalize_target(req.target());
         if (norm.error != path::path_error::ok)
             co_return co_await respond_error(&x, http::status::bad_request, path::to_string(norm.error));
-        std::string target = path::to_target(norm.value);
-        if (target != req.target()) req.target(target);
+        if (!norm.unchanged) {
+            const std::string normal = path::to_target(norm.value);
+            if (normal != req.target()) req.target(normal);
+        }
+        const std::string_view target = req.target();  // not changed again
         const std::string_view npath = norm.value.path;
         const client_info client{remote_ip_, s_.is_tls()};
         if (npath.substr(0, 6) == "/__fg/") {
@@ -379,7 +386,7 @@ net::awaitable<error_code> read_piece(stream& s, beast::flat_buffer& buffer,
 
 void append_fields(const http::fields& f, std::string& out) {
     for (const auto& field : f) {
-        out.append(field.name_string()).append(": ").append(field.value()).append("\r\n");
+        out.append(field.name_string()).append(": "sv).append(field.value()).append("\r\n"sv);
     }
 }
 
@@ -388,24 +395,24 @@ void append_fields(const http::fields& f, std::string& out) {
 // is already in memory. A request's forwarding fields go last.
 void serialize_head(const http::request_header<>& h, const headers::forwarded& fwd, std::string& out) {
     out.clear();
-    out.append(h.method_string()).append(" ").append(h.target()).append(" HTTP/1.1\r\n");
+    out.append(h.method_string()).append(" "sv).append(h.target()).append(" HTTP/1.1\r\n"sv);
     append_fields(h, out);
     headers::append_lines(fwd, out);
-    out.append("\r\n");
+    out.append("\r\n"sv);
 }
 
 void append_status_line(const http::response_header<>& h, std::string& out) {
     const unsigned code = h.result_int();  // below 1000: Beast keeps three digits
     const char line[] = {'H', 'T', 'T', 'P', '/', '1', '.', '1', ' ', static_cast<char>('0' + code / 100 % 10),
                          static_cast<char>('0' + code / 10 % 10), static_cast<char>('0' + code % 10), ' '};
-    out.append(line, sizeof line).append(h.reason()).append("\r\n");
+    out.append(line, sizeof line).append(h.reason()).append("\r\n"sv);
 }
 
 void serialize_head(const http::response_header<>& h, std::string& out) {
     out.clear();
     append_status_line(h, out);
     append_fields(h, out);
-    out.append("\r\n");
+    out.append("\r\n"sv);
 }
 
 // The head of one of the gateway's own answers, with the Content-Length and
@@ -424,15 +431,15 @@ bool serialize_local_head(const http::response_header<>& h, std::size_t body_siz
             case http::field::transfer_encoding:
                 return false;
             default:
-                out.append(field.name_string()).append(": ").append(field.value()).append("\r\n");
+                out.append(field.name_string()).append(": "sv).append(field.value()).append("\r\n"sv);
         }
     }
     char digits[24];
     const auto end = std::to_chars(digits, digits + sizeof digits, body_size).ptr;
-    out.append("Content-Length: ").append(digits, end).append("\r\n");
-    if (!keep) out.append("Connection: close\r\n");
-    else if (client_version == 10) out.append("Connection: keep-alive\r\n");
-    out.append("\r\n");
+    out.append("Content-Length: "sv).append(digits, end).append("\r\n"sv);
+    if (!keep) out.append("Connection: close\r\n"sv);
+    else if (client_version == 10) out.append("Connection: keep-alive\r\n"sv);
+    out.append("\r\n"sv);
     return true;
 }
 
@@ -460,17 +467,17 @@ struct own_response_fields {
         append_status_line(h, out);
         std::size_t via_end = std::string::npos;  // the end of the last Via value the upstream sent
         for (const auto& field : h) {
-            out.append(field.name_string()).append(": ").append(field.value());
+            out.append(field.name_string()).append(": "sv).append(field.value());
             if (field.name() == http::field::via) via_end = out.size();
-            out.append("\r\n");
+            out.append("\r\n"sv);
         }
-        for (const auto& c : set_cookies) out.append("Set-Cookie: ").append(c).append("\r\n");
+        for (const auto& c : set_cookies) out.append("Set-Cookie: "sv).append(c).append("\r\n"sv);
         const std::string_view entry = upstream_version >= 11 ? "1.1 " : "1.0 ";
         if (via_end != std::string::npos) out.insert(via_end, text::cat(", ", entry, via));
-        else out.append("Via: ").append(entry).append(via).append("\r\n");
-        if (!keep_alive) out.append("Connection: close\r\n");
-        else if (client_version == 10) out.append("Connection: keep-alive\r\n");
-        out.append("\r\n");
+        else out.append("Via: "sv).append(entry).append(via).append("\r\n"sv);
+        if (!keep_alive) out.append("Connection: close\r\n"sv);
+        else if (client_version == 10) out.append("Connection: keep-alive\r\n"sv);
+        out.append("\r\n"sv);
     }
 };
 

@@ -247,6 +247,7 @@ result normalize_target(std::string_view target) {
     const std::size_t clean = normal_prefix(in);
     if (clean == in.size()) {
         r.value.path.assign(in);
+        r.unchanged = true;
         return r;
     }
     std::string& out = r.value.path;

@@ -15,6 +15,18 @@ constexpr std::array<std::int8_t, 256> make_reverse() {
 }
 constexpr auto reverse = make_reverse();
 
+// The reverse table for each place in a group of four, its 6 bits already
+// shifted to where they land in the group's 24; bit 31 marks a byte outside
+// the alphabet. One OR of four lookups decodes a group and checks it.
+constexpr std::array<std::uint32_t, 256> make_placed(int shift) {
+    std::array<std::uint32_t, 256> r{};
+    for (int c = 0; c < 256; ++c)
+        r[c] = reverse[c] < 0 ? 0x80000000u : std::uint32_t(reverse[c]) << shift;
+    return r;
+}
+constexpr std::array<std::uint32_t, 256> placed[4] = {make_placed(18), make_placed(12), make_placed(6),
+                                                      make_placed(0)};
+
 }  // namespace
 
 void encode(const std::uint8_t* data, std::size_t n, std::string& out) {
@@ -56,11 +68,9 @@ std::ptrdiff_t decode(std::string_view text, std::uint8_t* out) noexcept {
     std::size_t o = 0;
     std::size_t i = 0;
     for (; i + 4 <= n; i += 4) {
-        const int a = reverse[s[i]], b = reverse[s[i + 1]], c = reverse[s[i + 2]],
-                  d = reverse[s[i + 3]];
-        if ((a | b | c | d) < 0) return -1;
-        const std::uint32_t v = (std::uint32_t(a) << 18) | (std::uint32_t(b) << 12) |
-                                (std::uint32_t(c) << 6) | std::uint32_t(d);
+        const std::uint32_t v =
+            placed[0][s[i]] | placed[1][s[i + 1]] | placed[2][s[i + 2]] | placed[3][s[i + 3]];
+        if (v & 0x80000000u) return -1;
         out[o++] = std::uint8_t(v >> 16);
         out[o++] = std::uint8_t(v >> 8);
         out[o++] = std::uint8_t(v);

@@ -47,8 +47,21 @@ enum class framing_verdict {
     content_length_and_transfer_encoding,  // CL.TE / TE.CL smuggling shape
 };
 
-// Checks the fields that decide where a request's body ends.
-framing_verdict check_request_framing(const fields& f, unsigned version);
+// The fields a request is answered by, found while its framing is checked:
+// each the first of its name, as Beast's lookups by name would give.
+struct request_fields {
+    std::string_view host;
+    std::string_view expect;
+    std::optional<std::string_view> connection;
+
+    // Whether the client keeps the connection open after the answer (HTTP/1.1
+    // unless "Connection: close", HTTP/1.0 only with "Connection: keep-alive").
+    bool keep_alive(unsigned version) const;
+};
+
+// Checks the fields that decide where a request's body ends; with found,
+// also notes the fields above in the same pass.
+framing_verdict check_request_framing(const fields& f, unsigned version, request_fields* found = nullptr);
 
 const char* to_string(framing_verdict v);
 

@@ -68,7 +68,8 @@ enum class path_error {
 
 struct result {
     path_error error = path_error::ok;
-    normalized value;  // meaningful only when error == ok
+    normalized value;        // meaningful only when error == ok
+    bool unchanged = false;  // the target was already normal: to_target(value) equals it
 };
 
 // Normalises an origin-form request target ("/a/b?x=1"). Does not throw except

@@ -4,6 +4,9 @@
 
 #include <string>
 
+#include <boost/beast/http/empty_body.hpp>
+#include <boost/beast/http/message.hpp>
+
 #include "gateway/headers.hpp"
 
 using namespace floodgate;
@@ -32,10 +35,66 @@ TEST_CASE("raw header bytes that parsers disagree about are refused", "[headers]
     CHECK(headers::scan_raw_header("GET / HTTP/1.1\r\nHost: a\tb\r\n\r\n", 100) == raw_verdict::ok);
 }
 
+TEST_CASE("every byte value is judged the same at every place in a long line", "[headers]") {
+    // Long lines go through the 16- and 8-byte scans and the byte-at-a-time
+    // tail; a bad byte must be found wherever it falls.
+    const std::string head = "GET /a/long/enough/path HTTP/1.1\r\nHost: example.test\r\nX-Long: ";
+    const std::string value(45, 'v');
+    for (int b = 0; b < 256; ++b) {
+        const auto c = static_cast<unsigned char>(b);
+        const raw_verdict want = c == '\r' || c == '\n'         ? raw_verdict::bad_line_ending
+                                 : (c < 0x20 && c != '\t') || c == 0x7f ? raw_verdict::bad_byte
+                                                                     : raw_verdict::ok;
+        for (std::size_t at = 0; at < value.size(); ++at) {
+            std::string v = value;
+            v[at] = static_cast<char>(c);
+            INFO("byte " << b << " at " << at);
+            REQUIRE(headers::scan_raw_header(head + v + "\r\n\r\n", 100) == want);
+        }
+    }
+}
+
 TEST_CASE("the number of header fields is limited", "[headers]") {
     const std::string two = "GET / HTTP/1.1\r\nHost: a\r\nX: 1\r\n\r\n";
     CHECK(headers::scan_raw_header(two, 2) == raw_verdict::ok);
     CHECK(headers::scan_raw_header(two, 1) == raw_verdict::too_many_fields);
+}
+
+TEST_CASE("the framing check notes Host, Expect and Connection as lookups by name would", "[headers]") {
+    auto found = [](std::initializer_list<std::pair<const char*, const char*>> fields, unsigned version = 11) {
+        http::request<http::empty_body> h;
+        h.version(version);
+        for (auto& [n, v] : fields) h.insert(n, v);
+        headers::request_fields r;
+        REQUIRE(headers::check_request_framing(h, version, &r) == framing_verdict::ok);
+        // The same answers as Beast's own lookups, which serve_one used before.
+        CHECK(r.host == h[http::field::host]);
+        CHECK(r.expect == h[http::field::expect]);
+        CHECK(r.keep_alive(version) == h.keep_alive());
+        return r;
+    };
+    auto r = found({{"host", "a.example"}, {"EXPECT", "100-continue"}, {"Connection", "close"}});
+    CHECK(r.host == "a.example");
+    CHECK(r.expect == "100-continue");
+    CHECK_FALSE(r.keep_alive(11));
+    CHECK(found({{"Host", "a"}}).keep_alive(11));
+    CHECK_FALSE(found({{"Host", "a"}}, 10).keep_alive(10));
+    CHECK(found({{"Host", "a"}, {"Connection", "Keep-Alive"}}, 10).keep_alive(10));
+    CHECK(found({{"Host", "a"}, {"Connection", "te, upgrade"}}).keep_alive(11));
+    CHECK_FALSE(found({{"Host", "a"}, {"Connection", "upgrade, CLOSE"}}).keep_alive(11));
+    // Only the first of each name counts, as with Beast's lookups.
+    r = found({{"Host", "a"}, {"Expect", ""}, {"Expect", "100-continue"}, {"Connection", "x"},
+               {"Connection", "close"}});
+    CHECK(r.expect.empty());
+    CHECK(r.keep_alive(11));
+    // Without a pointer, or when the framing is refused, nothing is written.
+    http::fields bad;
+    bad.insert("Host", "a");
+    bad.insert("Host", "b");
+    headers::request_fields untouched;
+    untouched.host = "kept";
+    CHECK(headers::check_request_framing(bad, 11, &untouched) == framing_verdict::duplicate_host);
+    CHECK(untouched.host == "kept");
 }
 
 TEST_CASE("framing that could be read two ways is refused", "[headers]") {

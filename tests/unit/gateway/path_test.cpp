@@ -154,9 +154,15 @@ TEST_CASE("every path trick in the table normalises as expected or is refused", 
         INFO("input: " << r.input);
         const auto got = path::normalize_target(r.input);
         CHECK(std::string(path::to_string(got.error)) == path::to_string(r.error));
-        if (r.error == path_error::ok && got.error == path_error::ok)
+        if (r.error == path_error::ok && got.error == path_error::ok) {
             CHECK(got.value.path == r.path);
+            // The flag that lets the proxy skip rebuilding the target is never wrong.
+            if (got.unchanged) CHECK(path::to_target(got.value) == r.input);
+        }
     }
+    CHECK(path::normalize_target("/__fg/v1/rooms/bench/status?x=1").unchanged);
+    CHECK_FALSE(path::normalize_target("/a/./b").unchanged);
+    CHECK_FALSE(path::normalize_target("/a//b?x=1").unchanged);
 }
 
 TEST_CASE("a normalised path is a valid origin-form and normalises to itself", "[path]") {

@@ -53,6 +53,29 @@ TEST_CASE("base64url round-trips every length and rejects non-canonical text", "
     CHECK(out == "A");
 }
 
+TEST_CASE("base64url decoding refuses a byte outside the alphabet at any place of a group", "[token]") {
+    const std::string_view alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    for (int b = 0; b < 256; ++b) {
+        const auto at = alphabet.find(static_cast<char>(b));
+        for (std::size_t place = 0; place < 8; ++place) {
+            std::string text = "QUJDREVG";  // "ABCDEF": two groups of four
+            text[place] = static_cast<char>(b);
+            std::string out;
+            INFO("byte " << b << " at " << place);
+            REQUIRE(base64url::decode(text, out) == (at != std::string_view::npos));
+            if (at == std::string_view::npos) continue;
+            // The 6 bits of the character land where the place says.
+            const std::size_t bit = place * 6;
+            unsigned got = 0;
+            for (std::size_t k = 0; k < 6; ++k) {
+                const std::size_t pos = bit + k;
+                got = got << 1 | ((static_cast<unsigned char>(out[pos / 8]) >> (7 - pos % 8)) & 1u);
+            }
+            CHECK(got == at);
+        }
+    }
+}
+
 TEST_CASE("a signed ticket verifies and carries its claims", "[token]") {
     auto keys = test_ring();
     const std::uint64_t room = room_id("vaccine");
