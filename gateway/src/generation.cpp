@@ -6,6 +6,7 @@
 #include <limits>
 #include <sstream>
 
+#include "access_log.hpp"
 #include "dashboard/assets.hpp"
 
 #include "gateway/text.hpp"
@@ -103,6 +104,9 @@ absl::StatusOr<std::shared_ptr<const generation>> build_generation(
         b.upstream = gen->find_upstream(rc.upstream);
         b.pass_cookie = text::cat("fg_pass_", rc.name);
         b.ticket_cookie = text::cat("fg_ticket_", rc.name);
+        b.status_head = "{\"room\":";
+        append_json_string(b.status_head, rc.name);
+        b.status_head += ",\"state\":\"";
         if (!rc.page_template.empty()) {
             std::ifstream in(rc.page_template, std::ios::binary);
             if (!in)

@@ -64,6 +64,7 @@ struct room_binding {
     std::string page_template;
     std::string pass_cookie;    // fg_pass_<room>
     std::string ticket_cookie;  // fg_ticket_<room>
+    std::string status_head;    // {"room":"<room>","state":"  (how every status answer starts)
 };
 
 struct generation {

@@ -2,9 +2,12 @@
 
 #include <algorithm>
 #include <array>
+#include <cassert>
 #include <charconv>
 #include <cmath>
+#include <concepts>
 #include <cstdio>
+#include <cstring>
 #include <optional>
 
 #include "access_log.hpp"
@@ -14,6 +17,7 @@
 namespace floodgate {
 
 namespace ts = tokenstore;
+using namespace std::string_view_literals;
 
 namespace {
 
@@ -215,36 +219,55 @@ status_view waiting_status(const room_binding& room, std::uint64_t ahead) {
     return s;
 }
 
+// Text of bounded length in a buffer on the stack: literal pieces, short words
+// from this file (a state, a light) and numbers, without a size check each.
+class short_text {
+public:
+    template <std::size_t N>
+    short_text& operator<<(const char (&s)[N]) {
+        return put(s, N - 1);
+    }
+    short_text& operator<<(std::string_view word) { return put(word.data(), word.size()); }
+    template <std::integral T>
+    short_text& operator<<(T v) {
+        p_ = std::to_chars(p_, buf_ + sizeof buf_, v).ptr;
+        return *this;
+    }
+    std::string_view view() const { return {buf_, static_cast<std::size_t>(p_ - buf_)}; }
+
+private:
+    short_text& put(const char* s, std::size_t n) {
+        assert(n <= static_cast<std::size_t>(buf_ + sizeof buf_ - p_));
+        std::memcpy(p_, s, n);
+        p_ += n;
+        return *this;
+    }
+    char buf_[256];  // a status's words and four numbers take under 200
+    char* p_ = buf_;
+};
+
 std::string status_json(const room_binding& room, const status_view& s, std::string_view ticket = {},
                         std::string_view pass = {}) {
-    std::string out;
-    out.reserve(256);
-    out.append("{\"room\":");
-    append_json_string(out, room.cfg->name);
-    out.append(",\"state\":\"").append(s.state).append("\"");
-    auto number = [&out](auto v) {
-        char buf[24];
-        out.append(buf, std::to_chars(buf, buf + sizeof buf, v).ptr);
-    };
+    short_text t;
+    t << s.state << "\"";
     if (s.state == "waiting" || s.state == "paused" || s.state == "called") {
-        out.append(",\"position\":");
-        number(s.position);
-        out.append(",\"ahead\":");
-        number(s.ahead);
-        out.append(",\"eta_s\":");
-        if (s.eta_s >= 0 && s.eta_s < 1e15) number(static_cast<long long>(std::nearbyint(s.eta_s)));  // as %.0f
-        else out.append("null");
+        t << ",\"position\":" << s.position << ",\"ahead\":" << s.ahead << ",\"eta_s\":";
+        if (s.eta_s >= 0 && s.eta_s < 1e15) t << static_cast<long long>(std::nearbyint(s.eta_s));  // as %.0f
+        else t << "null";
     }
-    out.append(",\"poll_after_ms\":");
-    number(s.poll_after_ms);
-    out.append(",\"light\":\"").append(s.light).append("\"");
+    t << ",\"poll_after_ms\":" << s.poll_after_ms << ",\"light\":\"" << s.light << "\"";
+
+    std::string out;
+    out.reserve(room.status_head.size() + t.view().size() + ticket.size() + pass.size() + 32 +
+                (room.cfg->banner.empty() ? 0 : 16 + 6 * room.cfg->banner.size()));
+    out.append(room.status_head).append(t.view());
     if (!room.cfg->banner.empty()) {
-        out.append(",\"banner\":");
+        out.append(",\"banner\":"sv);
         append_json_string(out, room.cfg->banner, /*escape_non_ascii=*/false);
     }
-    if (!ticket.empty()) out.append(",\"ticket\":\"").append(ticket).append("\"");
-    if (!pass.empty()) out.append(",\"pass\":\"").append(pass).append("\"");
-    out.append("}\n");
+    if (!ticket.empty()) out.append(",\"ticket\":\""sv).append(ticket).append("\""sv);
+    if (!pass.empty()) out.append(",\"pass\":\""sv).append(pass).append("\""sv);
+    out.append("}\n"sv);
     return out;
 }
 
