@@ -310,7 +310,7 @@ net::awaitable<bool> http_session::serve_one() {
             public_join_claim claim;
             auto res = serve_public(*x.gen, req, client, npath, &w_.counters(), &claim);
             if (claim.room) {  // as below: a new place in a shared line, for a person who may hold one
-                std::optional<http::response<http::string_body>> dup;
+                std::optional<local_response> dup;
                 if (auto holder = co_await claim_identity(*claim.room->rt->shared(), claim.identity, claim.seq))
                     dup = public_join_duplicate(*x.gen, claim, req, client, *holder, &w_.counters());
                 if (dup) res = std::move(*dup);
@@ -408,39 +408,23 @@ void append_status_line(const http::response_header<>& h, std::string& out) {
     out.append(line, sizeof line).append(h.reason()).append("\r\n"sv);
 }
 
-void serialize_head(const http::response_header<>& h, std::string& out) {
-    out.clear();
-    append_status_line(h, out);
-    append_fields(h, out);
-    out.append("\r\n"sv);
-}
-
 // The head of one of the gateway's own answers, with the Content-Length and
-// Connection fields that prepare_payload() and keep_alive() would add written
-// straight into it. False (and nothing to use) when the answer brought framing
-// fields of its own or is not HTTP/1.1: Beast's way then.
-bool serialize_local_head(const http::response_header<>& h, std::size_t body_size, bool keep,
-                          unsigned client_version, std::string& out) {
-    if (h.version() != 11) return false;
+// the Connection field the client's connection needs.
+void serialize_local_head(const local_response& res, std::size_t body_size, bool keep, unsigned client_version,
+                          std::string& out) {
     out.clear();
-    append_status_line(h, out);
-    for (const auto& field : h) {
-        switch (field.name()) {
-            case http::field::content_length:
-            case http::field::connection:
-            case http::field::transfer_encoding:
-                return false;
-            default:
-                out.append(field.name_string()).append(": "sv).append(field.value()).append("\r\n"sv);
-        }
-    }
+    const unsigned code = res.result_int();  // three digits: http::status has no others
+    const char line[] = {'H', 'T', 'T', 'P', '/', '1', '.', '1', ' ', static_cast<char>('0' + code / 100 % 10),
+                         static_cast<char>('0' + code / 10 % 10), static_cast<char>('0' + code % 10), ' '};
+    out.append(line, sizeof line).append(http::obsolete_reason(res.status)).append("\r\n"sv);
+    out.append("Content-Type: "sv).append(res.content_type).append("\r\nCache-Control: no-store\r\n"sv);
+    for (const auto& [name, value] : res.fields) out.append(name).append(": "sv).append(value).append("\r\n"sv);
     char digits[24];
     const auto end = std::to_chars(digits, digits + sizeof digits, body_size).ptr;
     out.append("Content-Length: "sv).append(digits, end).append("\r\n"sv);
     if (!keep) out.append("Connection: close\r\n"sv);
     else if (client_version == 10) out.append("Connection: keep-alive\r\n"sv);
     out.append("\r\n"sv);
-    return true;
 }
 
 // What the gateway adds to an upstream's response: its Set-Cookie fields, its
@@ -829,7 +813,7 @@ net::awaitable<void> http_session::tunnel(upstream_connection& up) {
 
 // Answers a request from the gateway itself (waiting page, /__fg/ endpoints)
 // on a connection that stays open: the request body is read and dropped first.
-net::awaitable<bool> http_session::respond_local(exchange& x, http::response<http::string_body> res) {
+net::awaitable<bool> http_session::respond_local(exchange& x, local_response res) {
     const config& cfg = *x.gen->cfg;
     auto& p = *x.req;
     if (!p.is_done()) {
@@ -846,13 +830,8 @@ net::awaitable<bool> http_session::respond_local(exchange& x, http::response<htt
                 !(pipeline_depth_ >= cfg.limits.pipelined_requests && buffer_.size() > 0);
     // For HEAD, the head only; Content-Length stays that of the body a GET would get.
     const bool head_only = p.get().method() == http::verb::head;
-    if (!serialize_local_head(res, res.body().size(), keep, x.client_version, head_)) {
-        res.keep_alive(keep);
-        if (keep && x.client_version == 10) res.set(http::field::connection, "keep-alive");
-        res.prepare_payload();
-        serialize_head(res, head_);
-    }
-    const std::string_view body = head_only ? std::string_view() : std::string_view(res.body());
+    serialize_local_head(res, res.body.size(), keep, x.client_version, head_);
+    const std::string_view body = head_only ? std::string_view() : std::string_view(res.body);
     s_.expires_after(cfg.timeouts.send);
     error_code ec;
     if (body.size() <= coalesce_limit) {
@@ -865,7 +844,7 @@ net::awaitable<bool> http_session::respond_local(exchange& x, http::response<htt
         std::tie(ec, std::ignore) = co_await net::async_write(s_, out, use_nothrow);
     }
     x.status = res.result_int();
-    x.bytes = head_only ? 0 : res.body().size();
+    x.bytes = head_only ? 0 : res.body.size();
     log(x);
     if (ec) co_return false;
     if (!keep) co_await linger_close();

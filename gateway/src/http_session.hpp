@@ -16,6 +16,8 @@
 
 namespace floodgate {
 
+struct local_response;
+
 class http_session {
 public:
     http_session(worker& w, listener_state& l, tcp::socket socket);
@@ -35,7 +37,7 @@ private:
     net::awaitable<bool> serve_one();
     net::awaitable<bool> proxy(exchange& x);
     net::awaitable<void> tunnel(upstream_connection& up);
-    net::awaitable<bool> respond_local(exchange& x, http::response<http::string_body> res);
+    net::awaitable<bool> respond_local(exchange& x, local_response res);
     net::awaitable<bool> respond_error(exchange* x, http::status status, std::string_view detail);
     net::awaitable<void> linger_close();
     void log(const exchange& x);

@@ -476,15 +476,11 @@ std::string waiting_page(const request_view& v, const status_view& s, std::strin
                    {"data", script_safe(data)}});
 }
 
-http::response<http::string_body> make_response(http::status st, std::string_view type, std::string body) {
-    http::response<http::string_body> res{st, 11};
-    res.set(http::field::content_type, type);
-    res.set(http::field::cache_control, "no-store");
-    res.body() = std::move(body);
-    return res;
+local_response make_response(http::status st, std::string_view type, std::string body) {
+    return {st, type, std::move(body)};
 }
 
-http::response<http::string_body> json_response(http::status st, std::string body) {
+local_response json_response(http::status st, std::string body) {
     return make_response(st, "application/json", std::move(body));
 }
 
@@ -508,7 +504,7 @@ bool wants_json(const room_binding& room, const http::request_header<>& req, std
 }
 
 // The answer for a person who has a place in line (or just got one).
-http::response<http::string_body> waiting_response(const request_view& v, const status_view& s,
+local_response waiting_response(const request_view& v, const status_view& s,
                                                    std::string_view return_to, bool api,
                                                    std::string_view ticket) {
     if (api) {
@@ -519,7 +515,7 @@ http::response<http::string_body> waiting_response(const request_view& v, const 
     return make_response(http::status::ok, "text/html; charset=utf-8", waiting_page(v, s, return_to));
 }
 
-http::response<http::string_body> closed_response(const request_view& v, bool api) {
+local_response closed_response(const request_view& v, bool api) {
     status_view s;
     s.state = "closed";
     s.light = "red";
@@ -534,7 +530,7 @@ http::response<http::string_body> closed_response(const request_view& v, bool ap
                          simple_page(lang, k ? "마감되었습니다" : "Closed", msg));
 }
 
-http::response<http::string_body> elsewhere_response(const request_view& v, bool api) {
+local_response elsewhere_response(const request_view& v, bool api) {
     status_view s;
     s.state = "already_admitted";
     s.light = room_light(v.room);
@@ -547,7 +543,7 @@ http::response<http::string_body> elsewhere_response(const request_view& v, bool
                                        : "One admission per person. Finish on the other device, then try again here."));
 }
 
-http::response<http::string_body> full_response(const request_view& v, bool api) {
+local_response full_response(const request_view& v, bool api) {
     status_view s;
     s.state = "full";
     s.light = "red";
@@ -561,13 +557,13 @@ http::response<http::string_body> full_response(const request_view& v, bool api)
 
 // No place in line can be given right now: the shared store is unreachable. In hold mode the
 // person hears the line is paused, in fail_closed mode that it is closed; both say when to retry.
-http::response<http::string_body> unavailable_response(const request_view& v, bool api) {
+local_response unavailable_response(const request_view& v, bool api) {
     const bool hold = v.room.rt->store_failing().value_or(store_failure_mode::hold) == store_failure_mode::hold;
     status_view s;
     s.state = hold ? "paused" : "closed";
     s.light = "red";
     s.poll_after_ms = 5000;
-    http::response<http::string_body> res;
+    local_response res;
     if (api) {
         res = json_response(http::status::service_unavailable, status_json(v.room, s));
     } else {
@@ -632,6 +628,17 @@ void join(const request_view& v, std::string_view return_to, bool api, gate_resu
 }
 
 }  // namespace
+
+void local_response::set(std::string_view name, std::string value) {
+    std::erase_if(fields, [name](const auto& f) { return text::iequals(f.first, name); });
+    fields.emplace_back(name, std::move(value));
+}
+
+std::size_t local_response::count(http::field name) const {
+    const std::string_view n = http::to_string(name);
+    return static_cast<std::size_t>(
+        std::count_if(fields.begin(), fields.end(), [n](const auto& f) { return text::iequals(f.first, n); }));
+}
 
 std::string_view find_cookie(const http::fields& f, std::string_view name) {
     for (auto it = f.find(http::field::cookie); it != f.end() && it->name() == http::field::cookie; ++it)
@@ -734,7 +741,7 @@ std::optional<gate_result> rejoin_duplicate(const generation& gen, const room_bi
                   wants_json(room, req, return_to.substr(0, return_to.find('?'))));
 }
 
-std::optional<http::response<http::string_body>> public_join_duplicate(const generation& gen,
+std::optional<local_response> public_join_duplicate(const generation& gen,
                                                                        const public_join_claim& claim,
                                                                        const http::request_header<>& req,
                                                                        const client_info& client,
@@ -753,7 +760,7 @@ std::string release_by_upstream(const room_binding& room, ts::lease lease, bool 
     return set_cookie(cookie_name("pass", room), "", 0, room.cfg->secure_cookies.value_or(tls));
 }
 
-http::response<http::string_body> serve_public(const generation& gen, const http::request_header<>& req,
+local_response serve_public(const generation& gen, const http::request_header<>& req,
                                                const client_info& client, std::string_view path,
                                                thread_metrics* metrics, public_join_claim* claim) {
     auto error = [](http::status st, std::string_view msg) {

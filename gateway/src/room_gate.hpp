@@ -27,9 +27,34 @@ struct client_info {
     bool tls = false;
 };
 
+// One of the gateway's own answers (the waiting page, the /__fg/ JSON): a
+// status, a constant Content-Type, the body, and the few fields such an answer
+// carries (Set-Cookie, Retry-After, Refresh). The session writes its head
+// straight out, with "Cache-Control: no-store" and the framing fields; no
+// field container is built for it.
+struct local_response {
+    http::status status = http::status::ok;
+    std::string_view content_type;  // a constant
+    std::string body;
+    std::vector<std::pair<std::string_view, std::string>> fields;  // names are constants
+
+    local_response() = default;
+    local_response(http::status st, std::string_view type, std::string b)
+        : status(st), content_type(type), body(std::move(b)) {}
+
+    http::status result() const { return status; }
+    void result(http::status st) { status = st; }
+    unsigned result_int() const { return static_cast<unsigned>(status); }
+    // Adds a field; set() replaces the fields of that name first.
+    void insert(http::field name, std::string value) { fields.emplace_back(http::to_string(name), std::move(value)); }
+    void set(std::string_view name, std::string value);
+    void set(http::field name, std::string value) { set(http::to_string(name), std::move(value)); }
+    std::size_t count(http::field name) const;
+};
+
 struct gate_result {
     bool proceed = false;  // forward the request to the room's upstream
-    std::optional<http::response<http::string_body>> response;  // when not proceeding
+    std::optional<local_response> response;  // when not proceeding
     std::vector<std::string> set_cookies;  // for the proxied response
     std::optional<tokenstore::lease> lease;  // the admitted person's slot
     // For the request counter: proxied (a pass that was valid), admitted (a pass
@@ -58,7 +83,7 @@ struct public_join_claim {
     std::uint64_t seq = 0;
     std::string identity;
 };
-std::optional<http::response<http::string_body>> public_join_duplicate(const generation& gen,
+std::optional<local_response> public_join_duplicate(const generation& gen,
                                                                        const public_join_claim& claim,
                                                                        const http::request_header<>& req,
                                                                        const client_info& client,
@@ -75,7 +100,7 @@ gate_result gate_request(const generation& gen, const room_binding& room,
 // Requests under /__fg/ (path is the normalised path, without the query).
 // With `claim`, a join that gives a place in a shared room to a person with an identity fills it
 // in instead of taking the place as final (see public_join_claim).
-http::response<http::string_body> serve_public(const generation& gen, const http::request_header<>& req,
+local_response serve_public(const generation& gen, const http::request_header<>& req,
                                                const client_info& client, std::string_view path,
                                                thread_metrics* metrics = nullptr,
                                                public_join_claim* claim = nullptr);
