@@ -109,7 +109,7 @@ std::string error_body(http::status status, std::string_view detail) {
 
 struct http_session::exchange {
     std::shared_ptr<const generation> gen;
-    steady_clock::time_point start;  // set when the request's first byte is in
+    steady_clock::time_point start;  // when the request's first byte was in (with an access log)
     std::optional<http::request_parser<http::buffer_body>> req;
     const upstream_group* upstream = nullptr;
     std::string_view upstream_label;
@@ -164,201 +164,223 @@ net::awaitable<void> http_session::run() {
             co_return;
         }
     }
-    while (co_await serve_one()) {
-    }
+    co_await serve();
 }
 
-net::awaitable<bool> http_session::serve_one() {
-    exchange x;
-    x.gen = w_.gen();
-    const config& cfg = *x.gen->cfg;
-
-    // Wait for the first byte of the next request (the keep-alive idle time).
-    const bool pipelined = buffer_.size() > 0;
-    pipeline_depth_ = pipelined ? pipeline_depth_ + 1 : 1;
-    if (!pipelined) {
-        if (w_.stopping()) co_return false;
-        idle_ = true;
-        s_.expires_after(requests_ == 0 ? cfg.timeouts.request_header : cfg.timeouts.keepalive);
-        auto [ec, n] = co_await s_.async_read_some(buffer_.prepare(read_chunk), use_nothrow);
-        idle_ = false;
-        if (ec) co_return false;  // closed, idle too long, or shutting down: nothing to answer
-        buffer_.commit(n);
-    }
-    x.start = steady_clock::now();
-
-    // The rest of the head, within one deadline from its first byte (slowloris).
-    s_.expires_after(cfg.timeouts.request_header);
-    std::size_t header_end = 0;
+// The connection's requests, one after another, in one coroutine frame for the
+// connection's life: a frame per request would be allocated and freed each
+// time (it is too large for Asio's frame cache).
+net::awaitable<void> http_session::serve() {
     for (;;) {
-        header_end = headers::find_header_end(view(buffer_));
-        if (header_end) break;
-        if (buffer_.size() > cfg.limits.header_bytes)
-            co_return co_await respond_error(&x, http::status::request_header_fields_too_large,
-                                             "The request header is larger than this server accepts.");
-        if (has_bare_lf(view(buffer_)))
-            co_return co_await respond_error(&x, http::status::bad_request,
-                                             "Header lines must end with CRLF.");
-        auto [ec, n] = co_await s_.async_read_some(buffer_.prepare(read_chunk), use_nothrow);
-        if (ec == beast::error::timeout)
-            co_return co_await respond_error(&x, http::status::request_timeout,
-                                             "The request header did not arrive in time.");
-        if (ec) co_return false;
-        buffer_.commit(n);
-    }
-    if (header_end > cfg.limits.header_bytes)
-        co_return co_await respond_error(&x, http::status::request_header_fields_too_large,
-                                         "The request header is larger than this server accepts.");
-    switch (headers::scan_raw_header(view(buffer_).substr(0, header_end), cfg.limits.header_count)) {
-        case headers::raw_verdict::ok:
-            break;
-        case headers::raw_verdict::too_many_fields:
-            co_return co_await respond_error(&x, http::status::request_header_fields_too_large,
-                                             "The request has too many header fields.");
-        case headers::raw_verdict::obs_fold:
-            co_return co_await respond_error(&x, http::status::bad_request,
-                                             "Folded header lines (obs-fold) are not accepted.");
-        default:
-            co_return co_await respond_error(&x, http::status::bad_request,
-                                             "The request header contains invalid bytes.");
-    }
+        exchange x;
+        x.gen = w_.gen();
+        const config& cfg = *x.gen->cfg;
 
-    auto& p = x.req.emplace();
-    p.eager(false);
-    p.header_limit(std::numeric_limits<std::uint32_t>::max());
-    p.body_limit(cfg.limits.body_bytes);
-    error_code ec;
-    const std::size_t used = p.put(net::buffer(buffer_.data().data(), header_end), ec);
-    if (ec == http::error::body_limit)
-        co_return co_await respond_error(&x, http::status::payload_too_large,
-                                         "The request body is larger than this server accepts.");
-    if (ec == http::error::bad_version && is_well_formed_other_version(view(buffer_)))
-        co_return co_await respond_error(&x, http::status::http_version_not_supported,
-                                         "Only HTTP/1.0 and HTTP/1.1 are supported.");
-    if (ec || !p.is_header_done() || used != header_end)
-        co_return co_await respond_error(&x, http::status::bad_request, "The request is malformed.");
-    buffer_.consume(used);
-
-    auto& req = p.get();
-    x.client_version = req.version();
-    if (req.version() != 10 && req.version() != 11)
-        co_return co_await respond_error(&x, http::status::http_version_not_supported,
-                                         "Only HTTP/1.0 and HTTP/1.1 are supported.");
-    headers::request_fields found;
-    if (auto v = headers::check_request_framing(req, req.version(), &found); v != headers::framing_verdict::ok)
-        co_return co_await respond_error(&x, http::status::bad_request, headers::to_string(v));
-    // Rooms may match on the host: a request without one (HTTP/1.0, or an
-    // empty Host) could otherwise slip past a host-restricted room.
-    if (text::trim(found.host).empty())
-        co_return co_await respond_error(&x, http::status::bad_request, "A Host header is required.");
-
-    // Request target: origin-form, "*" for OPTIONS, or absolute-form (turned
-    // into origin-form with the URI's authority as Host, RFC 9112 3.2.2).
-    const std::string_view target = req.target();
-    if (target.empty())
-        co_return co_await respond_error(&x, http::status::bad_request, "Missing request target.");
-    if (target.front() != '/') {
-        if (target == "*" && req.method() == http::verb::options) {
-        } else if (text::iequals(target.substr(0, 7), "http://") ||
-                   text::iequals(target.substr(0, 8), "https://")) {
-            auto u = boost::urls::parse_absolute_uri(target);
-            if (!u || !u->has_authority() || u->encoded_host().empty())
-                co_return co_await respond_error(&x, http::status::bad_request, "Invalid absolute URI.");
-            std::string origin(u->encoded_path().data(), u->encoded_path().size());
-            if (origin.empty()) origin = "/";
-            if (u->has_query()) origin.append("?"sv).append(u->encoded_query().data(), u->encoded_query().size());
-            std::string host(u->encoded_host_and_port().data(), u->encoded_host_and_port().size());
-            req.set(http::field::host, host);
-            found.host = req[http::field::host];
-            req.target(origin);
-        } else {
-            co_return co_await respond_error(&x, http::status::bad_request,
-                                             "The request target must start with '/'.");
+        // Wait for the first byte of the next request (the keep-alive idle time).
+        const bool pipelined = buffer_.size() > 0;
+        pipeline_depth_ = pipelined ? pipeline_depth_ + 1 : 1;
+        if (!pipelined) {
+            if (w_.stopping()) co_return;
+            idle_ = true;
+            s_.expires_after(requests_ == 0 ? cfg.timeouts.request_header : cfg.timeouts.keepalive);
+            auto [ec, n] = co_await s_.async_read_some(buffer_.prepare(read_chunk), use_nothrow);
+            idle_ = false;
+            if (ec) co_return;  // closed, idle too long, or shutting down: nothing to answer
+            buffer_.commit(n);
         }
-    }
+        if (w_.log().enabled()) x.start = steady_clock::now();  // for the log's duration only
 
-    // The Host value, after an absolute-form target set it; the field is not changed again.
-    const std::string_view host = found.host;
-    x.keep_alive = found.keep_alive(req.version());
-    if (const std::string_view expect = found.expect; !expect.empty()) {
-        if (req.version() >= 11) {
-            if (!text::iequals(text::trim(expect), "100-continue"))
-                co_return co_await respond_error(&x, http::status::expectation_failed,
-                                                 "Only 'Expect: 100-continue' is supported.");
-            x.expect_continue = true;
+        // The rest of the head, within one deadline from its first byte (slowloris).
+        s_.expires_after(cfg.timeouts.request_header);
+        std::size_t header_end = 0;
+        for (;;) {
+            header_end = headers::find_header_end(view(buffer_));
+            if (header_end) break;
+            if (buffer_.size() > cfg.limits.header_bytes)
+                co_return co_await refuse(x, http::status::request_header_fields_too_large,
+                                          "The request header is larger than this server accepts.");
+            if (has_bare_lf(view(buffer_)))
+                co_return co_await refuse(x, http::status::bad_request,
+                                          "Header lines must end with CRLF.");
+            auto [ec, n] = co_await s_.async_read_some(buffer_.prepare(read_chunk), use_nothrow);
+            if (ec == beast::error::timeout)
+                co_return co_await refuse(x, http::status::request_timeout,
+                                          "The request header did not arrive in time.");
+            if (ec) co_return;
+            buffer_.commit(n);
         }
-        req.erase(http::field::expect);
-    }
-    x.has_body = p.chunked() || p.content_length().value_or(0) > 0;
+        if (header_end > cfg.limits.header_bytes)
+            co_return co_await refuse(x, http::status::request_header_fields_too_large,
+                                      "The request header is larger than this server accepts.");
+        switch (headers::scan_raw_header(view(buffer_).substr(0, header_end),
+                                         cfg.limits.header_count)) {
+            case headers::raw_verdict::ok:
+                break;
+            case headers::raw_verdict::too_many_fields:
+                co_return co_await refuse(x, http::status::request_header_fields_too_large,
+                                          "The request has too many header fields.");
+            case headers::raw_verdict::obs_fold:
+                co_return co_await refuse(x, http::status::bad_request,
+                                          "Folded header lines (obs-fold) are not accepted.");
+            default:
+                co_return co_await refuse(x, http::status::bad_request,
+                                          "The request header contains invalid bytes.");
+        }
 
-    // The path is normalised once: rooms are matched on it and the upstream
-    // receives the same, so the two never disagree about the route.
-    if (req.target() != "*") {
-        auto norm = path::normalize_target(req.target());
-        if (norm.error != path::path_error::ok)
-            co_return co_await respond_error(&x, http::status::bad_request, path::to_string(norm.error));
-        if (!norm.unchanged) {
-            const std::string normal = path::to_target(norm.value);
-            if (normal != req.target()) req.target(normal);
-        }
-        const std::string_view target = req.target();  // not changed again
-        const std::string_view npath = norm.value.path;
-        const client_info client{remote_ip_, s_.is_tls()};
-        if (npath.substr(0, 6) == "/__fg/") {
-            ++requests_;
-            x.counted = false;
-            public_join_claim claim;
-            auto res = serve_public(*x.gen, req, client, npath, &w_.counters(), &claim);
-            if (claim.room) {  // as below: a new place in a shared line, for a person who may hold one
-                std::optional<local_response> dup;
-                if (auto holder = co_await claim_identity(*claim.room->rt->shared(), claim.identity, claim.seq))
-                    dup = public_join_duplicate(*x.gen, claim, req, client, *holder, &w_.counters());
-                if (dup) res = std::move(*dup);
-                else claim.room->rt->shared()->saw(claim.seq, tokenstore::wall_clock_ms());
+        auto& p = x.req.emplace();
+        p.eager(false);
+        p.header_limit(std::numeric_limits<std::uint32_t>::max());
+        p.body_limit(cfg.limits.body_bytes);
+        error_code ec;
+        const std::size_t used = p.put(net::buffer(buffer_.data().data(), header_end), ec);
+        if (ec == http::error::body_limit)
+            co_return co_await refuse(x, http::status::payload_too_large,
+                                      "The request body is larger than this server accepts.");
+        if (ec == http::error::bad_version && is_well_formed_other_version(view(buffer_)))
+            co_return co_await refuse(x, http::status::http_version_not_supported,
+                                      "Only HTTP/1.0 and HTTP/1.1 are supported.");
+        if (ec || !p.is_header_done() || used != header_end)
+            co_return co_await refuse(x, http::status::bad_request, "The request is malformed.");
+        buffer_.consume(used);
+
+        auto& req = p.get();
+        x.client_version = req.version();
+        if (req.version() != 10 && req.version() != 11)
+            co_return co_await refuse(x, http::status::http_version_not_supported,
+                                      "Only HTTP/1.0 and HTTP/1.1 are supported.");
+        headers::request_fields found;
+        if (auto v = headers::check_request_framing(req, req.version(), &found);
+            v != headers::framing_verdict::ok)
+            co_return co_await refuse(x, http::status::bad_request, headers::to_string(v));
+        // Rooms may match on the host: a request without one (HTTP/1.0, or an
+        // empty Host) could otherwise slip past a host-restricted room.
+        if (text::trim(found.host).empty())
+            co_return co_await refuse(x, http::status::bad_request, "A Host header is required.");
+
+        // Request target: origin-form, "*" for OPTIONS, or absolute-form (turned
+        // into origin-form with the URI's authority as Host, RFC 9112 3.2.2).
+        const std::string_view target = req.target();
+        if (target.empty())
+            co_return co_await refuse(x, http::status::bad_request, "Missing request target.");
+        if (target.front() != '/') {
+            if (target == "*" && req.method() == http::verb::options) {
+            } else if (text::iequals(target.substr(0, 7), "http://") ||
+                       text::iequals(target.substr(0, 8), "https://")) {
+                auto u = boost::urls::parse_absolute_uri(target);
+                if (!u || !u->has_authority() || u->encoded_host().empty())
+                    co_return co_await refuse(x, http::status::bad_request,
+                                              "Invalid absolute URI.");
+                std::string origin(u->encoded_path().data(), u->encoded_path().size());
+                if (origin.empty()) origin = "/";
+                if (u->has_query())
+                    origin.append("?"sv).append(u->encoded_query().data(),
+                                                u->encoded_query().size());
+                std::string host(u->encoded_host_and_port().data(),
+                                 u->encoded_host_and_port().size());
+                req.set(http::field::host, host);
+                found.host = req[http::field::host];
+                req.target(origin);
+            } else {
+                co_return co_await refuse(x, http::status::bad_request,
+                                          "The request target must start with '/'.");
             }
-            co_return co_await respond_local(x, std::move(res));
         }
-        const int room = x.gen->routes.match(host, req.method_string(), norm.value);
-        if (room >= 0) {
-            const room_binding& rb = x.gen->rooms[static_cast<std::size_t>(room)];
-            auto gate = gate_request(*x.gen, rb, req, client, target, &w_.counters());
-            if (gate.joined_seq && rb.rt->shared()) {
-                // A new place in a line shared with other nodes: the person may hold one there.
-                const std::uint64_t joined = *gate.joined_seq;
-                std::optional<gate_result> dup;
-                if (auto holder = co_await claim_identity(*rb.rt->shared(), gate.identity, joined))
-                    dup = rejoin_duplicate(*x.gen, rb, req, client, target, joined, *holder, &w_.counters());
-                if (dup) gate = std::move(*dup);
-                else rb.rt->shared()->saw(joined, tokenstore::wall_clock_ms());
+
+        // The Host value, after an absolute-form target set it; the field is not changed again.
+        const std::string_view host = found.host;
+        x.keep_alive = found.keep_alive(req.version());
+        if (const std::string_view expect = found.expect; !expect.empty()) {
+            if (req.version() >= 11) {
+                if (!text::iequals(text::trim(expect), "100-continue"))
+                    co_return co_await refuse(x, http::status::expectation_failed,
+                                              "Only 'Expect: 100-continue' is supported.");
+                x.expect_continue = true;
             }
-            x.metrics_room = rb.cfg->name;
-            x.outcome = gate.outcome;
-            if (!gate.proceed) {
+            req.erase(http::field::expect);
+        }
+        x.has_body = p.chunked() || p.content_length().value_or(0) > 0;
+
+        // The path is normalised once: rooms are matched on it and the upstream
+        // receives the same, so the two never disagree about the route.
+        if (req.target() != "*") {
+            auto norm = path::normalize_target(req.target());
+            if (norm.error != path::path_error::ok)
+                co_return co_await refuse(x, http::status::bad_request,
+                                          path::to_string(norm.error));
+            if (!norm.unchanged) {
+                const std::string normal = path::to_target(norm.value);
+                if (normal != req.target()) req.target(normal);
+            }
+            const std::string_view target = req.target();  // not changed again
+            const std::string_view npath = norm.value.path;
+            const client_info client{remote_ip_, s_.is_tls()};
+            if (npath.substr(0, 6) == "/__fg/") {
                 ++requests_;
-                co_return co_await respond_local(x, std::move(*gate.response));
+                x.counted = false;
+                public_join_claim claim;
+                auto res = serve_public(*x.gen, req, client, npath, &w_.counters(), &claim);
+                if (claim.room) {  // as below: a new place in a shared line, for a person who may
+                                   // hold one
+                    std::optional<local_response> dup;
+                    if (auto holder = co_await claim_identity(*claim.room->rt->shared(),
+                                                              claim.identity, claim.seq))
+                        dup = public_join_duplicate(*x.gen, claim, req, client, *holder,
+                                                    &w_.counters());
+                    if (dup)
+                        res = std::move(*dup);
+                    else
+                        claim.room->rt->shared()->saw(claim.seq, tokenstore::wall_clock_ms());
+                }
+                if (!co_await respond_local(x, std::move(res))) co_return;
+                continue;
             }
-            x.room = &rb;
-            x.lease = gate.lease;
-            x.set_cookies = std::move(gate.set_cookies);
+            const int room = x.gen->routes.match(host, req.method_string(), norm.value);
+            if (room >= 0) {
+                const room_binding& rb = x.gen->rooms[static_cast<std::size_t>(room)];
+                auto gate = gate_request(*x.gen, rb, req, client, target, &w_.counters());
+                if (gate.joined_seq && rb.rt->shared()) {
+                    // A new place in a line shared with other nodes: the person may hold one there.
+                    const std::uint64_t joined = *gate.joined_seq;
+                    std::optional<gate_result> dup;
+                    if (auto holder =
+                            co_await claim_identity(*rb.rt->shared(), gate.identity, joined))
+                        dup = rejoin_duplicate(*x.gen, rb, req, client, target, joined, *holder,
+                                               &w_.counters());
+                    if (dup)
+                        gate = std::move(*dup);
+                    else
+                        rb.rt->shared()->saw(joined, tokenstore::wall_clock_ms());
+                }
+                x.metrics_room = rb.cfg->name;
+                x.outcome = gate.outcome;
+                if (!gate.proceed) {
+                    ++requests_;
+                    if (!co_await respond_local(x, std::move(*gate.response))) co_return;
+                    continue;
+                }
+                x.room = &rb;
+                x.lease = gate.lease;
+                x.set_cookies = std::move(gate.set_cookies);
+            }
         }
+
+        x.upgrade = headers::strip_hop_by_hop(req, /*keep_upgrade=*/true);
+        // A request without a body is written in one piece, its forwarding fields
+        // last (proxy()); Beast's serializer, which streams a body, needs them in the fields.
+        x.forwarded = headers::take_forwarded(req, remote_ip_, s_.is_tls(), host, cfg.via);
+        if (x.has_body || !p.is_done()) headers::add_forwarded(req, x.forwarded);
+        if (p.chunked()) req.chunked(true);
+        req.version(11);
+
+        ++requests_;
+        if (requests_ >= cfg.limits.requests_per_connection || w_.stopping()) x.keep_alive = false;
+
+        x.upstream = x.room ? x.room->upstream : x.gen->default_upstream;
+        if (!x.upstream)
+            co_return co_await refuse(x, http::status::bad_gateway,
+                                      "No site is configured behind this address.");
+        if (!co_await proxy(x)) co_return;
     }
-
-    x.upgrade = headers::strip_hop_by_hop(req, /*keep_upgrade=*/true);
-    // A request without a body is written in one piece, its forwarding fields
-    // last (proxy()); Beast's serializer, which streams a body, needs them in the fields.
-    x.forwarded = headers::take_forwarded(req, remote_ip_, s_.is_tls(), host, cfg.via);
-    if (x.has_body || !p.is_done()) headers::add_forwarded(req, x.forwarded);
-    if (p.chunked()) req.chunked(true);
-    req.version(11);
-
-    ++requests_;
-    if (requests_ >= cfg.limits.requests_per_connection || w_.stopping()) x.keep_alive = false;
-
-    x.upstream = x.room ? x.room->upstream : x.gen->default_upstream;
-    if (!x.upstream)
-        co_return co_await respond_error(&x, http::status::bad_gateway,
-                                         "No site is configured behind this address.");
-    co_return co_await proxy(x);
 }
 
 namespace {
@@ -874,6 +896,11 @@ net::awaitable<bool> http_session::respond_error(exchange* x, http::status statu
     co_return false;
 }
 
+// respond_error() for serve(), which ends with the connection.
+net::awaitable<void> http_session::refuse(exchange& x, http::status status, std::string_view detail) {
+    co_await respond_error(&x, status, detail);
+}
+
 // Closes after a final response without losing it: half-close, then read
 // and discard what the client still sends (an unread body, pipelined
 // requests) until it closes too or a short time passes. Closing with unread
@@ -913,7 +940,8 @@ void http_session::log(const exchange& x) {
     }
     r.status = x.status;
     r.bytes = x.bytes;
-    r.duration_ms = std::chrono::duration<double, std::milli>(steady_clock::now() - x.start).count();
+    if (x.start != steady_clock::time_point{})  // else the log was turned on during the request
+        r.duration_ms = std::chrono::duration<double, std::milli>(steady_clock::now() - x.start).count();
     r.upstream = x.upstream_label;
     r.listener = l_.index;
     log.write(r);

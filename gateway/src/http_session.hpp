@@ -34,11 +34,12 @@ public:
 private:
     struct exchange;
 
-    net::awaitable<bool> serve_one();
+    net::awaitable<void> serve();
     net::awaitable<bool> proxy(exchange& x);
     net::awaitable<void> tunnel(upstream_connection& up);
     net::awaitable<bool> respond_local(exchange& x, local_response res);
     net::awaitable<bool> respond_error(exchange* x, http::status status, std::string_view detail);
+    net::awaitable<void> refuse(exchange& x, http::status status, std::string_view detail);
     net::awaitable<void> linger_close();
     void log(const exchange& x);
 
