@@ -5,8 +5,10 @@
 #include <spdlog/spdlog.h>
 
 #include <array>
+#include <cassert>
 #include <charconv>
 #include <cctype>
+#include <cstring>
 #include <limits>
 #include <tuple>
 
@@ -434,19 +436,45 @@ void append_status_line(const http::response_header<>& h, std::string& out) {
 // the Connection field the client's connection needs.
 void serialize_local_head(const local_response& res, std::size_t body_size, bool keep, unsigned client_version,
                           std::string& out) {
-    out.clear();
     const unsigned code = res.result_int();  // three digits: http::status has no others
     const char line[] = {'H', 'T', 'T', 'P', '/', '1', '.', '1', ' ', static_cast<char>('0' + code / 100 % 10),
                          static_cast<char>('0' + code / 10 % 10), static_cast<char>('0' + code % 10), ' '};
-    out.append(line, sizeof line).append(http::obsolete_reason(res.status)).append("\r\n"sv);
-    out.append("Content-Type: "sv).append(res.content_type).append("\r\nCache-Control: no-store\r\n"sv);
-    for (const auto& [name, value] : res.fields) out.append(name).append(": "sv).append(value).append("\r\n"sv);
+    const std::string_view reason = http::obsolete_reason(res.status);
+    const std::string_view connection = !keep                 ? "Connection: close\r\n"sv
+                                        : client_version == 10 ? "Connection: keep-alive\r\n"sv
+                                                               : ""sv;
     char digits[24];
-    const auto end = std::to_chars(digits, digits + sizeof digits, body_size).ptr;
-    out.append("Content-Length: "sv).append(digits, end).append("\r\n"sv);
-    if (!keep) out.append("Connection: close\r\n"sv);
-    else if (client_version == 10) out.append("Connection: keep-alive\r\n"sv);
-    out.append("\r\n"sv);
+    const std::string_view length(digits, std::to_chars(digits, digits + sizeof digits, body_size).ptr - digits);
+    constexpr std::string_view type = "\r\nContent-Type: "sv, no_store = "\r\nCache-Control: no-store\r\n"sv,
+                               content_length = "Content-Length: "sv;
+    std::size_t size = sizeof line + reason.size() + type.size() + res.content_type.size() + no_store.size() +
+                       content_length.size() + length.size() + 2 + connection.size() + 2;
+    for (const auto& [name, value] : res.fields) size += name.size() + 2 + value.size() + 2;
+
+    // Sized once and filled in: no capacity check per piece.
+    out.resize(size);
+    char* p = out.data();
+    auto put = [&p](std::string_view piece) {
+        std::memcpy(p, piece.data(), piece.size());
+        p += piece.size();
+    };
+    put({line, sizeof line});
+    put(reason);
+    put(type);
+    put(res.content_type);
+    put(no_store);
+    for (const auto& [name, value] : res.fields) {
+        put(name);
+        put(": "sv);
+        put(value);
+        put("\r\n"sv);
+    }
+    put(content_length);
+    put(length);
+    put("\r\n"sv);
+    put(connection);
+    put("\r\n"sv);
+    assert(p == out.data() + out.size());
 }
 
 // What the gateway adds to an upstream's response: its Set-Cookie fields, its
