@@ -132,6 +132,7 @@ struct http_session::exchange {
     request_outcome outcome = request_outcome::proxied;
     bool counted = true;  // false for the gateway's own /__fg/ endpoints
     bool from_gateway = false;
+    std::optional<local_progress> local;  // an answer of the gateway's own, once under way
 };
 
 http_session::http_session(worker& w, listener_state& l, tcp::socket socket)
@@ -333,7 +334,8 @@ net::awaitable<void> http_session::serve() {
                     else
                         claim.room->rt->shared()->saw(claim.seq, tokenstore::wall_clock_ms());
                 }
-                if (!co_await respond_local(x, std::move(res))) co_return;
+                if (respond_local_now(x, res)) continue;
+            if (!co_await respond_local(x, std::move(res))) co_return;
                 continue;
             }
             const int room = x.gen->routes.match(host, req.method_string(), norm.value);
@@ -357,7 +359,8 @@ net::awaitable<void> http_session::serve() {
                 x.outcome = gate.outcome;
                 if (!gate.proceed) {
                     ++requests_;
-                    if (!co_await respond_local(x, std::move(*gate.response))) co_return;
+                    if (respond_local_now(x, *gate.response)) continue;
+                if (!co_await respond_local(x, std::move(*gate.response))) co_return;
                     continue;
                 }
                 x.room = &rb;
@@ -861,44 +864,70 @@ net::awaitable<void> http_session::tunnel(upstream_connection& up) {
     co_await (pump(s_, up.s, relay_.get()) && pump(up.s, s_, down.get()) && watch());
 }
 
+// Answers from the gateway itself, the part that never waits (the request's
+// body is read by then): whether the connection stays open, the head (and a
+// short body) written to head_, and as much of it sent as the socket takes now.
+http_session::local_progress http_session::start_local(exchange& x, const local_response& res) {
+    const config& cfg = *x.gen->cfg;
+    local_progress st;
+    st.keep = x.keep_alive && !w_.stopping() && requests_ < cfg.limits.requests_per_connection &&
+              !(pipeline_depth_ >= cfg.limits.pipelined_requests && buffer_.size() > 0);
+    // For HEAD, the head only; Content-Length stays that of the body a GET would get.
+    const bool head_only = x.req->get().method() == http::verb::head;
+    serialize_local_head(res, res.body.size(), st.keep, x.client_version, head_);
+    x.status = res.result_int();
+    x.bytes = head_only ? 0 : res.body.size();
+    s_.expires_after(cfg.timeouts.send);
+    if (x.bytes <= coalesce_limit) {
+        head_.append(res.body, 0, x.bytes);
+        st.coalesced = true;
+        st.sent = s_.try_send(net::buffer(head_), st.ec);
+    }
+    return st;
+}
+
+// A request without a body, answered whole at once on a connection that stays
+// open: the common case, with no coroutine. False: respond_local() finishes
+// the answer (it goes on from x.local when this started it).
+bool http_session::respond_local_now(exchange& x, const local_response& res) {
+    if (!x.req->is_done()) return false;
+    const local_progress& st = x.local.emplace(start_local(x, res));
+    if (!st.keep || !st.coalesced || st.ec || st.sent < head_.size()) return false;
+    log(x);
+    return true;
+}
+
 // Answers a request from the gateway itself (waiting page, /__fg/ endpoints)
 // on a connection that stays open: the request body is read and dropped first.
 net::awaitable<bool> http_session::respond_local(exchange& x, local_response res) {
     const config& cfg = *x.gen->cfg;
-    auto& p = *x.req;
-    if (!p.is_done()) {
-        if (!relay_) relay_ = std::make_unique<char[]>(relay_size);
-        while (!p.is_done()) {
-            auto ec = co_await read_piece(s_, buffer_, p, relay_.get(), cfg.timeouts.body);
-            if (ec == http::error::body_limit)
-                co_return co_await respond_error(&x, http::status::payload_too_large,
-                                                 "The request body is larger than this server accepts.");
-            if (ec) co_return false;
+    if (!x.local) {
+        auto& p = *x.req;
+        if (!p.is_done()) {
+            if (!relay_) relay_ = std::make_unique<char[]>(relay_size);
+            while (!p.is_done()) {
+                auto ec = co_await read_piece(s_, buffer_, p, relay_.get(), cfg.timeouts.body);
+                if (ec == http::error::body_limit)
+                    co_return co_await respond_error(&x, http::status::payload_too_large,
+                                                     "The request body is larger than this server accepts.");
+                if (ec) co_return false;
+            }
+        }
+        x.local = start_local(x, res);
+    }
+    local_progress& st = *x.local;
+    if (!st.ec) {
+        if (!st.coalesced) {
+            const std::array<net::const_buffer, 2> out{net::buffer(head_), net::buffer(res.body)};
+            std::tie(st.ec, std::ignore) = co_await net::async_write(s_, out, use_nothrow);
+        } else if (st.sent < head_.size()) {
+            std::tie(st.ec, std::ignore) = co_await net::async_write(s_, net::buffer(head_) + st.sent, use_nothrow);
         }
     }
-    bool keep = x.keep_alive && !w_.stopping() && requests_ < cfg.limits.requests_per_connection &&
-                !(pipeline_depth_ >= cfg.limits.pipelined_requests && buffer_.size() > 0);
-    // For HEAD, the head only; Content-Length stays that of the body a GET would get.
-    const bool head_only = p.get().method() == http::verb::head;
-    serialize_local_head(res, res.body.size(), keep, x.client_version, head_);
-    const std::string_view body = head_only ? std::string_view() : std::string_view(res.body);
-    s_.expires_after(cfg.timeouts.send);
-    error_code ec;
-    if (body.size() <= coalesce_limit) {
-        head_.append(body);
-        const std::size_t sent = s_.try_send(net::buffer(head_), ec);
-        if (!ec && sent < head_.size())
-            std::tie(ec, std::ignore) = co_await net::async_write(s_, net::buffer(head_) + sent, use_nothrow);
-    } else {
-        const std::array<net::const_buffer, 2> out{net::buffer(head_), net::buffer(body.data(), body.size())};
-        std::tie(ec, std::ignore) = co_await net::async_write(s_, out, use_nothrow);
-    }
-    x.status = res.result_int();
-    x.bytes = head_only ? 0 : res.body.size();
     log(x);
-    if (ec) co_return false;
-    if (!keep) co_await linger_close();
-    co_return keep;
+    if (st.ec) co_return false;
+    if (!st.keep) co_await linger_close();
+    co_return st.keep;
 }
 
 net::awaitable<bool> http_session::respond_error(exchange* x, http::status status,

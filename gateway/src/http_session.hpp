@@ -37,6 +37,15 @@ private:
     net::awaitable<void> serve();
     net::awaitable<bool> proxy(exchange& x);
     net::awaitable<void> tunnel(upstream_connection& up);
+    // An answer of the gateway's own under way (start_local()).
+    struct local_progress {
+        bool keep = false;       // the connection stays open after it
+        bool coalesced = false;  // the body is in head_ too (a short one)
+        std::size_t sent = 0;    // bytes of head_ sent
+        error_code ec;
+    };
+    local_progress start_local(exchange& x, const local_response& res);
+    bool respond_local_now(exchange& x, const local_response& res);
     net::awaitable<bool> respond_local(exchange& x, local_response res);
     net::awaitable<bool> respond_error(exchange* x, http::status status, std::string_view detail);
     net::awaitable<void> refuse(exchange& x, http::status status, std::string_view detail);
