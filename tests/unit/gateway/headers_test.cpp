@@ -17,6 +17,25 @@ namespace http = boost::beast::http;
 TEST_CASE("a header block ends at the first empty line", "[headers]") {
     CHECK(headers::find_header_end("GET / HTTP/1.1\r\nHost: a\r\n\r\nbody") == 27);
     CHECK(headers::find_header_end("GET / HTTP/1.1\r\nHost: a\r\n") == 0);
+    CHECK(headers::find_header_end("") == 0);
+    CHECK(headers::find_header_end("\r\n\r\n") == 4);
+    CHECK(headers::find_header_end("\n\r\n") == 0);
+    CHECK(headers::find_header_end("a\n\n\r\n\r\r\n") == 0);
+}
+
+TEST_CASE("the end of a head is found wherever it falls, and only the first", "[headers]") {
+    // Every offset of the blank line, across the 16-byte steps and the tail,
+    // with a second head behind it (a pipelined request).
+    for (std::size_t len = 0; len < 70; ++len) {
+        std::string head = "G";
+        while (head.size() < len) head += (head.size() % 9 == 8) ? "\r\n" : "x";
+        if (head.back() == '\n') head += "x";  // one line break, not a blank line, before the end
+        head += "\r\n\r\n";
+        INFO("head of " << head.size() << " bytes");
+        CHECK(headers::find_header_end(head) == head.size());
+        CHECK(headers::find_header_end(head + "GET /b HTTP/1.1\r\nHost: a\r\n\r\n") == head.size());
+        CHECK(headers::find_header_end(head.substr(0, head.size() - 1)) == 0);
+    }
 }
 
 TEST_CASE("raw header bytes that parsers disagree about are refused", "[headers]") {
