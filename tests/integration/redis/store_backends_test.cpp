@@ -145,8 +145,12 @@ TEST_CASE("both stores: people are called in the order they joined, at the rate"
     std::vector<std::uint64_t> sorted = seqs;
     std::sort(sorted.begin(), sorted.end());
     CHECK(std::adjacent_find(sorted.begin(), sorted.end()) == sorted.end());
-    CHECK(f.poll(seqs.front()).ahead == 0);
-    CHECK(f.poll(seqs.back()).ahead == 11);
+    // The last has the other eleven ahead. Through Redis the places may also count unused seqs
+    // of ranges this node reserved before (holes, given up within a few seconds): the same
+    // number ahead of the first and the last, so only the memory store has none for certain.
+    const std::uint64_t first_ahead = f.poll(seqs.front()).ahead;
+    CHECK(f.poll(seqs.back()).ahead == first_ahead + 11);
+    if (b == backend::memory) CHECK(first_ahead == 0);
 
     const auto start = steady::now();
     std::vector<int> rounds;
