@@ -2,6 +2,7 @@
 
 #include <boost/beast/http/rfc7230.hpp>
 
+#include <array>
 #include <bit>
 #include <cstring>
 #include <string>
@@ -80,6 +81,104 @@ raw_verdict scan_raw_header(std::string_view block, std::size_t max_fields) {
     // lines counts the start line, each field line and the final empty line.
     if (lines >= 2 && lines - 2 > max_fields) return raw_verdict::too_many_fields;
     return raw_verdict::ok;
+}
+
+namespace {
+
+// tchar (RFC 9110 5.6.2), as Beast's parser reads method and field names.
+constexpr auto token_chars = [] {
+    std::array<bool, 256> t{};
+    for (int c = 0; c < 256; ++c)
+        t[static_cast<std::size_t>(c)] =
+            (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+            std::string_view("!#$%&'*+-.^_`|~").find(static_cast<char>(c)) != std::string_view::npos;
+    return t;
+}();
+
+bool is_token_char(char c) { return token_chars[static_cast<unsigned char>(c)]; }
+
+const char* skip_token(const char* p) {
+    while (is_token_char(*p)) ++p;
+    return p;
+}
+
+// The first byte at or after p that is not visible ASCII (0x21-0x7e), or end.
+const char* skip_visible(const char* p, const char* const end) {
+#if defined(__SSE2__)
+    for (; end - p >= 16; p += 16) {
+        const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
+        // Signed: bytes from 0x80 are negative, so "below 0x21" takes them too.
+        const __m128i below = _mm_cmplt_epi8(v, _mm_set1_epi8(0x21));
+        const __m128i del = _mm_cmpeq_epi8(v, _mm_set1_epi8(0x7f));
+        if (const int mask = _mm_movemask_epi8(_mm_or_si128(below, del)); mask != 0)
+            return p + std::countr_zero(static_cast<unsigned>(mask));
+    }
+#endif
+    while (p < end && static_cast<unsigned char>(*p) > 0x20 && static_cast<unsigned char>(*p) < 0x7f) ++p;
+    return p;
+}
+
+}  // namespace
+
+bool parse_plain_request_head(std::string_view block, http::request_header<>& out) {
+    // The block ends with CRLF CRLF and holds no control byte but HTAB and
+    // CRLF pairs, and no folded line (scan_raw_header): every loop below stops
+    // at a CR at the latest, and a CR is always followed by LF.
+    if (block.size() < 4 || block.substr(block.size() - 4) != "\r\n\r\n") return false;
+    const char* p = block.data();
+    const char* const end = p + block.size();
+
+    // method SP target SP HTTP/1.x CRLF
+    const char* const method = p;
+    p = skip_token(p);
+    if (p == method || *p != ' ') return false;
+    const std::string_view method_str(method, static_cast<std::size_t>(p - method));
+    const char* const target = ++p;
+    p = skip_visible(p, end);
+    if (p == target || p == end || *p != ' ') return false;
+    const std::string_view target_str(target, static_cast<std::size_t>(p - target));
+    ++p;
+    if (end - p < 10 || std::memcmp(p, "HTTP/1.", 7) != 0 || (p[7] != '0' && p[7] != '1') ||
+        p[8] != '\r')
+        return false;
+    out.version(p[7] == '1' ? 11 : 10);
+    p += 10;
+    if (const http::verb v = http::string_to_verb(method_str); v != http::verb::unknown)
+        out.method(v);
+    else
+        out.method_string(method_str);
+    out.target(target_str);
+
+    // name ":" OWS value OWS CRLF, until the empty line
+    while (*p != '\r') {
+        const char* const name = p;
+        p = skip_token(p);
+        if (p == name || *p != ':') return false;
+        const std::string_view name_str(name, static_cast<std::size_t>(p - name));
+        ++p;
+        while (*p == ' ' || *p == '\t') ++p;
+        const char* const value = p;
+        const char* const cr = static_cast<const char*>(std::memchr(p, '\r', static_cast<std::size_t>(end - p)));
+        const char* value_end = cr;
+        while (value_end != value && (value_end[-1] == ' ' || value_end[-1] == '\t')) --value_end;
+        const std::string_view value_str(value, static_cast<std::size_t>(value_end - value));
+        const http::field f = http::string_to_field(name_str);
+        switch (f) {
+            case http::field::content_length:
+            case http::field::transfer_encoding:
+                return false;  // a body: Beast's parser reads it
+            case http::field::connection:
+            case http::field::proxy_connection:
+                // Beast's parser refuses a malformed list here.
+                if (!http::validate_list(http::opt_token_list{value_str})) return false;
+                break;
+            default:
+                break;
+        }
+        out.insert(f, name_str, value_str);
+        p = cr + 2;
+    }
+    return p + 2 == end;
 }
 
 std::optional<std::uint64_t> parse_content_length(std::string_view v) {

@@ -112,7 +112,14 @@ std::string error_body(http::status status, std::string_view detail) {
 struct http_session::exchange {
     std::shared_ptr<const generation> gen;
     steady_clock::time_point start;  // when the request's first byte was in (with an access log)
-    std::optional<http::request_parser<http::buffer_body>> req;
+    // The request head: plain, read by headers::parse_plain_request_head()
+    // (a request without a body), or the head of Beast's parser, which then
+    // reads the body too.
+    http::request_header<> plain;
+    std::optional<http::request_parser<http::buffer_body>> parser;
+    http::request_header<>* head = nullptr;
+    // Whether the whole request has been read (a plain one always has).
+    bool read_all() const { return !parser || parser->is_done(); }
     const upstream_group* upstream = nullptr;
     std::string_view upstream_label;
     unsigned status = 0;
@@ -230,23 +237,28 @@ net::awaitable<void> http_session::serve() {
                                           "The request header contains invalid bytes.");
         }
 
-        auto& p = x.req.emplace();
-        p.eager(false);
-        p.header_limit(std::numeric_limits<std::uint32_t>::max());
-        p.body_limit(cfg.limits.body_bytes);
-        error_code ec;
-        const std::size_t used = p.put(net::buffer(buffer_.data().data(), header_end), ec);
-        if (ec == http::error::body_limit)
-            co_return co_await refuse(x, http::status::payload_too_large,
-                                      "The request body is larger than this server accepts.");
-        if (ec == http::error::bad_version && is_well_formed_other_version(view(buffer_)))
-            co_return co_await refuse(x, http::status::http_version_not_supported,
-                                      "Only HTTP/1.0 and HTTP/1.1 are supported.");
-        if (ec || !p.is_header_done() || used != header_end)
-            co_return co_await refuse(x, http::status::bad_request, "The request is malformed.");
-        buffer_.consume(used);
+        if (headers::parse_plain_request_head(view(buffer_).substr(0, header_end), x.plain)) {
+            x.head = &x.plain;
+        } else {
+            auto& p = x.parser.emplace();
+            p.eager(false);
+            p.header_limit(std::numeric_limits<std::uint32_t>::max());
+            p.body_limit(cfg.limits.body_bytes);
+            error_code ec;
+            const std::size_t used = p.put(net::buffer(buffer_.data().data(), header_end), ec);
+            if (ec == http::error::body_limit)
+                co_return co_await refuse(x, http::status::payload_too_large,
+                                          "The request body is larger than this server accepts.");
+            if (ec == http::error::bad_version && is_well_formed_other_version(view(buffer_)))
+                co_return co_await refuse(x, http::status::http_version_not_supported,
+                                          "Only HTTP/1.0 and HTTP/1.1 are supported.");
+            if (ec || !p.is_header_done() || used != header_end)
+                co_return co_await refuse(x, http::status::bad_request, "The request is malformed.");
+            x.head = &p.get();
+        }
+        buffer_.consume(header_end);
 
-        auto& req = p.get();
+        auto& req = *x.head;
         x.client_version = req.version();
         if (req.version() != 10 && req.version() != 11)
             co_return co_await refuse(x, http::status::http_version_not_supported,
@@ -301,7 +313,7 @@ net::awaitable<void> http_session::serve() {
             }
             req.erase(http::field::expect);
         }
-        x.has_body = p.chunked() || p.content_length().value_or(0) > 0;
+        x.has_body = x.parser && (x.parser->chunked() || x.parser->content_length().value_or(0) > 0);
 
         // The path is normalised once: rooms are matched on it and the upstream
         // receives the same, so the two never disagree about the route.
@@ -373,8 +385,8 @@ net::awaitable<void> http_session::serve() {
         // A request without a body is written in one piece, its forwarding fields
         // last (proxy()); Beast's serializer, which streams a body, needs them in the fields.
         x.forwarded = headers::take_forwarded(req, remote_ip_, s_.is_tls(), host, cfg.via);
-        if (x.has_body || !p.is_done()) headers::add_forwarded(req, x.forwarded);
-        if (p.chunked()) req.chunked(true);
+        if (x.has_body || !x.read_all()) headers::add_forwarded(req, x.forwarded);
+        if (x.parser && x.parser->chunked()) x.parser->get().chunked(true);
         req.version(11);
 
         ++requests_;
@@ -537,8 +549,7 @@ void set_no_more(http::message<false, Body, Fields>& m) {
 net::awaitable<bool> http_session::proxy(exchange& x) {
     const config& cfg = *x.gen->cfg;
     const upstream_group& g = *x.upstream;
-    auto& p = *x.req;
-    auto& req = p.get();
+    auto& req = *x.head;
     if (!relay_) relay_ = std::make_unique<char[]>(relay_size);
     char* buf = relay_.get();
 
@@ -557,7 +568,7 @@ net::awaitable<bool> http_session::proxy(exchange& x) {
     // involved, so a malformed first chunk is refused with nothing forwarded.
     bool piece_ready = false;
     if (x.has_body && !x.expect_continue && buffer_.size() > 0) {
-        auto ec = co_await read_piece(s_, buffer_, p, buf, cfg.timeouts.body);
+        auto ec = co_await read_piece(s_, buffer_, *x.parser, buf, cfg.timeouts.body);
         if (ec) co_return co_await client_body_error(ec);
         piece_ready = true;
     }
@@ -592,7 +603,7 @@ net::awaitable<bool> http_session::proxy(exchange& x) {
 
         // Request head and body, streamed.
         error_code up_ec, cl_ec;
-        if (p.is_done() && !x.has_body) {
+        if (x.read_all() && !x.has_body) {
             // No body: the head is the whole request, written in one piece.
             serialize_head(req, x.forwarded, head_);
             conn->s.expires_after(g.cfg.response_timeout);
@@ -601,14 +612,15 @@ net::awaitable<bool> http_session::proxy(exchange& x) {
                 std::tie(up_ec, std::ignore) =
                     co_await net::async_write(conn->s, net::buffer(head_) + sent, use_nothrow);
         } else {
-        http::request_serializer<http::buffer_body> sr{req};
+        auto& p = *x.parser;  // a body: Beast's parser read the head
+        http::request_serializer<http::buffer_body> sr{p.get()};
         do {
             if (!piece_ready) {
                 if (!p.is_done()) {
                     cl_ec = co_await read_piece(s_, buffer_, p, buf, cfg.timeouts.body);
                     if (cl_ec) break;
                 } else {
-                    set_no_more(req);
+                    set_no_more(p.get());
                 }
             }
             piece_ready = false;
@@ -873,7 +885,7 @@ http_session::local_progress http_session::start_local(exchange& x, const local_
     st.keep = x.keep_alive && !w_.stopping() && requests_ < cfg.limits.requests_per_connection &&
               !(pipeline_depth_ >= cfg.limits.pipelined_requests && buffer_.size() > 0);
     // For HEAD, the head only; Content-Length stays that of the body a GET would get.
-    const bool head_only = x.req->get().method() == http::verb::head;
+    const bool head_only = x.head->method() == http::verb::head;
     serialize_local_head(res, res.body.size(), st.keep, x.client_version, head_);
     x.status = res.result_int();
     x.bytes = head_only ? 0 : res.body.size();
@@ -890,7 +902,7 @@ http_session::local_progress http_session::start_local(exchange& x, const local_
 // open: the common case, with no coroutine. False: respond_local() finishes
 // the answer (it goes on from x.local when this started it).
 bool http_session::respond_local_now(exchange& x, const local_response& res) {
-    if (!x.req->is_done()) return false;
+    if (!x.read_all()) return false;
     const local_progress& st = x.local.emplace(start_local(x, res));
     if (!st.keep || !st.coalesced || st.ec || st.sent < head_.size()) return false;
     log(x);
@@ -902,8 +914,8 @@ bool http_session::respond_local_now(exchange& x, const local_response& res) {
 net::awaitable<bool> http_session::respond_local(exchange& x, local_response res) {
     const config& cfg = *x.gen->cfg;
     if (!x.local) {
-        auto& p = *x.req;
-        if (!p.is_done()) {
+        if (!x.read_all()) {
+            auto& p = *x.parser;
             if (!relay_) relay_ = std::make_unique<char[]>(relay_size);
             while (!p.is_done()) {
                 auto ec = co_await read_piece(s_, buffer_, p, relay_.get(), cfg.timeouts.body);
@@ -989,8 +1001,8 @@ void http_session::log(const exchange& x) {
     if (!log.enabled()) return;
     access_record r;
     r.remote = remote_ip_;
-    if (x.req && x.req->is_header_done()) {
-        const auto& req = x.req->get();
+    if (x.head) {
+        const auto& req = *x.head;
         r.method = req.method_string();
         r.target = req.target();
         r.host = req[http::field::host];

@@ -9,6 +9,7 @@
 #pragma once
 
 #include <boost/beast/http/fields.hpp>
+#include <boost/beast/http/message.hpp>
 
 #include <cstddef>
 #include <cstdint>
@@ -32,6 +33,16 @@ enum class raw_verdict {
 // that ends it. Beast's parser accepts obs-fold and some line endings that
 // other servers read differently, so those are refused here first.
 raw_verdict scan_raw_header(std::string_view block, std::size_t max_fields);
+
+// Reads the head of a request without a body (most requests, and every poll)
+// into out, in a fraction of the time Beast's parser takes: a block that
+// passed scan_raw_header() needs only its lines split, not every byte checked
+// again. It reads exactly what Beast's parser would read, but only from plain
+// heads: a token method, a target of visible ASCII, HTTP/1.0 or HTTP/1.1, and
+// fields with neither Content-Length nor Transfer-Encoding. For anything else
+// it returns false, out is to be dropped, and Beast's parser reads the head.
+bool parse_plain_request_head(std::string_view block,
+                              boost::beast::http::request_header<>& out);
 
 // Finds the end of a header block in buf: the offset just past "\r\n\r\n",
 // or 0 when the block is not complete yet.
