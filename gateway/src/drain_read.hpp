@@ -29,6 +29,8 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include <cerrno>
 #include <cstring>
@@ -43,6 +45,16 @@ namespace floodgate::stream_detail {
 struct drain_buffer : boost::asio::mutable_buffer {
     explicit drain_buffer(const boost::asio::mutable_buffer& b) : mutable_buffer(b) {}
 };
+
+// send() and recvmsg() as bare system calls. In a process with more than one
+// thread, glibc's send() and recvmsg() are cancellation points: each call
+// switches asynchronous cancellation on and off around the system call, two
+// atomic operations. Floodgate never cancels a thread, and syscall() is not a
+// cancellation point. Same results and errno.
+inline ssize_t send_nocancel(int fd, const void* data, std::size_t size, int flags) {
+    return ::syscall(SYS_sendto, fd, data, size, flags, nullptr, 0);
+}
+inline ssize_t recvmsg_nocancel(int fd, msghdr* msg, int flags) { return ::syscall(SYS_recvmsg, fd, msg, flags); }
 
 // Asks the kernel to report, with each recvmsg(), how many bytes are left unread.
 inline void enable_unread_count(int fd) {
@@ -86,7 +98,7 @@ public:
             msg.msg_iovlen = 1;
             msg.msg_control = control;
             msg.msg_controllen = sizeof control;
-            const ssize_t n = ::recvmsg(o->socket_, &msg, o->flags_);
+            const ssize_t n = floodgate::stream_detail::recvmsg_nocancel(o->socket_, &msg, o->flags_);
             if (n < 0) {
                 if (errno == EINTR) continue;
                 if (errno == EAGAIN || errno == EWOULDBLOCK) return not_done;

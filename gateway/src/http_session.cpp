@@ -110,7 +110,7 @@ std::string error_body(http::status status, std::string_view detail) {
 }  // namespace
 
 struct http_session::exchange {
-    std::shared_ptr<const generation> gen;
+    const generation* gen = nullptr;  // held by http_session::gen_ until the next request
     steady_clock::time_point start;  // when the request's first byte was in (with an access log)
     // The request head: plain, read by headers::parse_plain_request_head()
     // (a request without a body), or the head of Beast's parser, which then
@@ -183,7 +183,10 @@ net::awaitable<void> http_session::run() {
 net::awaitable<void> http_session::serve() {
     for (;;) {
         exchange x;
-        x.gen = w_.gen();
+        // The settings in force, for this request to its end; copied only when
+        // they changed since the last (two atomic operations per copy).
+        if (gen_ != w_.gen()) gen_ = w_.gen();
+        x.gen = gen_.get();
         const config& cfg = *x.gen->cfg;
 
         // Wait for the first byte of the next request (the keep-alive idle time).

@@ -58,6 +58,7 @@ private:
     beast::flat_buffer buffer_;
     std::string remote_ip_;
     std::unique_ptr<char[]> relay_;
+    std::shared_ptr<const generation> gen_;  // the settings the current request uses
     std::string head_;  // a serialized message head, reused between requests
     std::size_t requests_ = 0;
     std::size_t pipeline_depth_ = 0;

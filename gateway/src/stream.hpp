@@ -113,7 +113,8 @@ public:
     std::size_t try_send(net::const_buffer b, error_code& ec) {
         ec = {};
         if (tls_) return 0;
-        const ssize_t n = ::send(plain_->native_handle(), b.data(), b.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
+        const ssize_t n =
+            stream_detail::send_nocancel(plain_->native_handle(), b.data(), b.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
         if (n >= 0) return static_cast<std::size_t>(n);
         if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
             ec = error_code(errno, net::error::get_system_category());
