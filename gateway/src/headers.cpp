@@ -120,10 +120,9 @@ const char* skip_visible(const char* p, const char* const end) {
 
 }  // namespace
 
-bool parse_plain_request_head(std::string_view block, http::request_header<>& out) {
-    // The block ends with CRLF CRLF and holds no control byte but HTAB and
-    // CRLF pairs, and no folded line (scan_raw_header): every loop below stops
-    // at a CR at the latest, and a CR is always followed by LF.
+bool parse_plain_request_head(std::string_view block, std::size_t max_fields,
+                              http::request_header<>& out) {
+    // Every loop below stops at the CR of the final CRLF CRLF at the latest.
     if (block.size() < 4 || block.substr(block.size() - 4) != "\r\n\r\n") return false;
     const char* p = block.data();
     const char* const end = p + block.size();
@@ -139,7 +138,7 @@ bool parse_plain_request_head(std::string_view block, http::request_header<>& ou
     const std::string_view target_str(target, static_cast<std::size_t>(p - target));
     ++p;
     if (end - p < 10 || std::memcmp(p, "HTTP/1.", 7) != 0 || (p[7] != '0' && p[7] != '1') ||
-        p[8] != '\r')
+        p[8] != '\r' || p[9] != '\n')
         return false;
     out.version(p[7] == '1' ? 11 : 10);
     p += 10;
@@ -149,8 +148,11 @@ bool parse_plain_request_head(std::string_view block, http::request_header<>& ou
         out.method_string(method_str);
     out.target(target_str);
 
-    // name ":" OWS value OWS CRLF, until the empty line
+    // name ":" OWS value OWS CRLF, until the empty line. A folded line fails
+    // the name (it starts with a space or tab).
+    std::size_t fields = 0;
     while (*p != '\r') {
+        if (++fields > max_fields) return false;
         const char* const name = p;
         p = skip_token(p);
         if (p == name || *p != ':') return false;
@@ -158,7 +160,10 @@ bool parse_plain_request_head(std::string_view block, http::request_header<>& ou
         ++p;
         while (*p == ' ' || *p == '\t') ++p;
         const char* const value = p;
-        const char* const cr = static_cast<const char*>(std::memchr(p, '\r', static_cast<std::size_t>(end - p)));
+        // The value ends at CRLF; of the control bytes and DEL only HTAB may be in it.
+        const char* cr = next_special(p, end);
+        while (*cr == '\t') cr = next_special(cr + 1, end);
+        if (*cr != '\r' || cr[1] != '\n') return false;
         const char* value_end = cr;
         while (value_end != value && (value_end[-1] == ' ' || value_end[-1] == '\t')) --value_end;
         const std::string_view value_str(value, static_cast<std::size_t>(value_end - value));
@@ -178,7 +183,7 @@ bool parse_plain_request_head(std::string_view block, http::request_header<>& ou
         out.insert(f, name_str, value_str);
         p = cr + 2;
     }
-    return p + 2 == end;
+    return p[1] == '\n' && p + 2 == end;
 }
 
 std::optional<std::uint64_t> parse_content_length(std::string_view v) {

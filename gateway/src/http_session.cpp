@@ -225,24 +225,25 @@ net::awaitable<void> http_session::serve() {
         if (header_end > cfg.limits.header_bytes)
             co_return co_await refuse(x, http::status::request_header_fields_too_large,
                                       "The request header is larger than this server accepts.");
-        switch (headers::scan_raw_header(view(buffer_).substr(0, header_end),
-                                         cfg.limits.header_count)) {
-            case headers::raw_verdict::ok:
-                break;
-            case headers::raw_verdict::too_many_fields:
-                co_return co_await refuse(x, http::status::request_header_fields_too_large,
-                                          "The request has too many header fields.");
-            case headers::raw_verdict::obs_fold:
-                co_return co_await refuse(x, http::status::bad_request,
-                                          "Folded header lines (obs-fold) are not accepted.");
-            default:
-                co_return co_await refuse(x, http::status::bad_request,
-                                          "The request header contains invalid bytes.");
-        }
-
-        if (headers::parse_plain_request_head(view(buffer_).substr(0, header_end), x.plain)) {
+        // A plain request without a body is read in one pass that makes the raw
+        // checks too; anything else is checked, then read by Beast's parser.
+        const std::string_view raw_head = view(buffer_).substr(0, header_end);
+        if (headers::parse_plain_request_head(raw_head, cfg.limits.header_count, x.plain)) {
             x.head = &x.plain;
         } else {
+            switch (headers::scan_raw_header(raw_head, cfg.limits.header_count)) {
+                case headers::raw_verdict::ok:
+                    break;
+                case headers::raw_verdict::too_many_fields:
+                    co_return co_await refuse(x, http::status::request_header_fields_too_large,
+                                              "The request has too many header fields.");
+                case headers::raw_verdict::obs_fold:
+                    co_return co_await refuse(x, http::status::bad_request,
+                                              "Folded header lines (obs-fold) are not accepted.");
+                default:
+                    co_return co_await refuse(x, http::status::bad_request,
+                                              "The request header contains invalid bytes.");
+            }
             auto& p = x.parser.emplace();
             p.eager(false);
             p.header_limit(std::numeric_limits<std::uint32_t>::max());
@@ -321,7 +322,8 @@ net::awaitable<void> http_session::serve() {
         // The path is normalised once: rooms are matched on it and the upstream
         // receives the same, so the two never disagree about the route.
         if (req.target() != "*") {
-            auto norm = path::normalize_target(req.target());
+            path::result& norm = norm_;
+            path::normalize_target(req.target(), norm);
             if (norm.error != path::path_error::ok)
                 co_return co_await refuse(x, http::status::bad_request,
                                           path::to_string(norm.error));

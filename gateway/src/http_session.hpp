@@ -11,6 +11,7 @@
 #include <memory>
 #include <string>
 
+#include "gateway/path.hpp"
 #include "stream.hpp"
 #include "worker.hpp"
 
@@ -60,6 +61,7 @@ private:
     std::unique_ptr<char[]> relay_;
     std::shared_ptr<const generation> gen_;  // the settings the current request uses
     std::string head_;  // a serialized message head, reused between requests
+    path::result norm_;  // the current request's normalised target (storage reused)
     std::size_t requests_ = 0;
     std::size_t pipeline_depth_ = 0;
     bool idle_ = false;

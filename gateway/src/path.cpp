@@ -116,12 +116,6 @@ private:
     bool c1_ = false;
 };
 
-result fail(path_error e) {
-    result r;
-    r.error = e;
-    return r;
-}
-
 path_error check_query(std::string_view q) {
     for (const char ch : q) {
         const auto c = static_cast<unsigned char>(ch);
@@ -230,16 +224,28 @@ path_error normalize_rest(std::string_view in, std::size_t from, std::string& ou
 
 }  // namespace
 
-result normalize_target(std::string_view target) {
-    if (target.empty() || target.front() != '/') return fail(path_error::not_origin_form);
+void normalize_target(std::string_view target, result& r) {
+    r.error = path_error::ok;
+    r.unchanged = false;
+    r.value.path.clear();
+    r.value.query.clear();
+    r.value.has_query = false;
+    if (target.empty() || target.front() != '/') {
+        r.error = path_error::not_origin_form;
+        return;
+    }
     const std::size_t q = target.find('?');
     const std::string_view in = target.substr(0, q);
-    if (in.size() > max_path_bytes) return fail(path_error::too_long);
-
-    result r;
+    if (in.size() > max_path_bytes) {
+        r.error = path_error::too_long;
+        return;
+    }
     if (q != std::string_view::npos) {
         const std::string_view query = target.substr(q + 1);
-        if (auto e = check_query(query); e != path_error::ok) return fail(e);
+        if (auto e = check_query(query); e != path_error::ok) {
+            r.error = e;
+            return;
+        }
         r.value.has_query = true;
         r.value.query.assign(query);
     }
@@ -248,13 +254,21 @@ result normalize_target(std::string_view target) {
     if (clean == in.size()) {
         r.value.path.assign(in);
         r.unchanged = true;
-        return r;
+        return;
     }
     std::string& out = r.value.path;
     out.reserve(in.size() + 8);
     out.assign(in.substr(0, clean));
-    if (auto e = normalize_rest(in, clean, out); e != path_error::ok) return fail(e);
-    if (out.size() > max_path_bytes) return fail(path_error::too_long);
+    if (auto e = normalize_rest(in, clean, out); e != path_error::ok) {
+        r.error = e;
+        return;
+    }
+    if (out.size() > max_path_bytes) r.error = path_error::too_long;
+}
+
+result normalize_target(std::string_view target) {
+    result r;
+    normalize_target(target, r);
     return r;
 }
 

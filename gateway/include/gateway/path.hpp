@@ -75,6 +75,9 @@ struct result {
 // Normalises an origin-form request target ("/a/b?x=1"). Does not throw except
 // std::bad_alloc; one allocation for the path in the common case.
 result normalize_target(std::string_view origin_form_target);
+// The same into r, whose strings keep their storage from one call to the next
+// (a connection's requests): no allocation once they are large enough.
+void normalize_target(std::string_view origin_form_target, result& r);
 
 // path + ("?" + query when has_query): the target to send upstream.
 std::string to_target(const normalized& n);

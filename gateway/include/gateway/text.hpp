@@ -8,6 +8,7 @@
 #include <charconv>
 #include <cstdint>
 #include <cstdio>
+#include <cstring>
 #include <string>
 #include <string_view>
 #include <type_traits>
@@ -32,9 +33,31 @@ inline std::string to_lower(std::string_view s) {
     return out;
 }
 
+namespace detail {
+// lower() of each of the eight bytes of w: 0x20 added to each byte from 'A' to
+// 'Z'; other bytes, those from 0x80 too, are left as they are.
+inline std::uint64_t lower8(std::uint64_t w) {
+    constexpr std::uint64_t ones = 0x0101010101010101, highs = ones * 0x80;
+    const std::uint64_t low7 = w & (ones * 0x7f);
+    const std::uint64_t from_a = low7 + ones * (0x80 - 'A');      // high bit: low7 >= 'A'
+    const std::uint64_t past_z = low7 + ones * (0x80 - 'Z' - 1);  // high bit: low7 > 'Z'
+    return w | ((from_a & ~past_z & ~w & highs) >> 2);
+}
+}  // namespace detail
+
+// ASCII case-insensitive equality (header names, tokens): eight bytes at a time.
 inline bool iequals(std::string_view a, std::string_view b) {
-    return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(),
-                                              [](char x, char y) { return lower(x) == lower(y); });
+    if (a.size() != b.size()) return false;
+    std::size_t i = 0;
+    for (; a.size() - i >= 8; i += 8) {
+        std::uint64_t x, y;
+        std::memcpy(&x, a.data() + i, 8);
+        std::memcpy(&y, b.data() + i, 8);
+        if (x != y && detail::lower8(x) != detail::lower8(y)) return false;
+    }
+    for (; i < a.size(); ++i)
+        if (lower(a[i]) != lower(b[i])) return false;
+    return true;
 }
 
 inline bool parse_u64(std::string_view s, std::uint64_t& out) {

@@ -259,12 +259,13 @@ void check_same_as_beast(std::string_view head, const http::request_header<>& pl
     CHECK(b == beast.msg.end());
 }
 
-// The plain parse of a head that passed the raw checks, as serve() runs it.
-std::optional<http::request_header<>> plain_parse(std::string_view head) {
+// The plain parse of a complete head, as serve() runs it. A head it accepts
+// must pass the raw checks it makes in place of scan_raw_header().
+std::optional<http::request_header<>> plain_parse(std::string_view head, std::size_t max_fields = 100) {
     if (headers::find_header_end(head) != head.size()) return std::nullopt;
-    if (headers::scan_raw_header(head, 100) != raw_verdict::ok) return std::nullopt;
     http::request_header<> out;
-    if (!headers::parse_plain_request_head(head, out)) return std::nullopt;
+    if (!headers::parse_plain_request_head(head, max_fields, out)) return std::nullopt;
+    CHECK(headers::scan_raw_header(head, max_fields) == raw_verdict::ok);
     return out;
 }
 
@@ -318,12 +319,38 @@ TEST_CASE("a head the plain parse does not know is left to Beast's parser", "[he
         "GET /x HTTP/1.1\r\nX(y): a\r\n\r\n",
         "GET /x HTTP/1.1\r\nNo-colon\r\n\r\n",
         "GET /x HTTP/1.1\r\nConnection: a b\r\n\r\n",  // not a token list: Beast refuses it
+        "GET /x HTTP/1.1\r\n\r\nHost: a\r\n\r\n",      // a blank line before the end
     };
     for (const std::string& head : heads) {
         INFO("head: " << head);
         http::request_header<> out;
-        CHECK_FALSE(headers::parse_plain_request_head(head, out));
+        CHECK_FALSE(headers::parse_plain_request_head(head, 100, out));
     }
+}
+
+TEST_CASE("the plain parse refuses what the raw checks refuse", "[headers]") {
+    const std::string heads[] = {
+        "GET /x HTTP/1.1\r\nHost: a\r\nX: a\r\n b\r\n\r\n",       // obs-fold
+        "GET /x HTTP/1.1\r\nHost: a\r\nX: a\nY: b\r\n\r\n",        // bare LF
+        "GET /x HTTP/1.1\r\nHost: a\r\nX: a\rY: b\r\n\r\n",        // bare CR
+        "GET /x HTTP/1.1\nHost: a\r\n\r\n",                        // bare LF after the start line
+        "GET /x HTTP/1.1\r\nHost: a\r\nX: a\x01" "b\r\n\r\n",         // a control byte
+        "GET /x HTTP/1.1\r\nHost: a\r\nX: a\x7f\r\n\r\n",          // DEL
+        std::string("GET /x HTTP/1.1\r\nHost: a\r\nX: \0\r\n\r\n", 34),  // NUL
+    };
+    for (const std::string& head : heads) {
+        INFO("head: " << head);
+        http::request_header<> out;
+        CHECK_FALSE(headers::parse_plain_request_head(head, 100, out));
+        CHECK(headers::scan_raw_header(head, 100) != raw_verdict::ok);
+    }
+    // The field count, as scan_raw_header() counts it.
+    const std::string three = "GET /x HTTP/1.1\r\nHost: a\r\nB: 1\r\nC: 2\r\n\r\n";
+    http::request_header<> out;
+    CHECK(headers::parse_plain_request_head(three, 3, out));
+    http::request_header<> out2;
+    CHECK_FALSE(headers::parse_plain_request_head(three, 2, out2));
+    CHECK(headers::scan_raw_header(three, 2) == raw_verdict::too_many_fields);
 }
 
 TEST_CASE("changed heads are read either as Beast reads them or not at all", "[headers]") {
@@ -336,7 +363,7 @@ TEST_CASE("changed heads are read either as Beast reads them or not at all", "[h
         "PURGE * HTTP/1.1\r\nx:\r\nProxy-Connection: close\r\nY: \xc3\xa9 \t\r\n\r\n",
     };
     const char alphabet[] = {' ', '\t', ':', ',', '"', '(', '/', 'a', 'Z', '0', '%', '*', '\r', '\n',
-                             '\x7f', '\x80', '\xff', 'H', '1', '.', 'C', 'T'};
+                             '\x7f', '\x80', '\xff', 'H', '1', '.', 'C', 'T', '\0', '\x01', '\x1f'};
     std::mt19937 rng(20261123);
     std::size_t accepted = 0, refused = 0;
     for (int i = 0; i < 30000; ++i) {
