@@ -333,7 +333,7 @@ net::awaitable<void> http_session::serve() {
             }
             const std::string_view target = req.target();  // not changed again
             const std::string_view npath = norm.value.path;
-            const client_info client{remote_ip_, s_.is_tls()};
+            const client_info client{remote_ip_, s_.is_tls(), &tokens_};
             if (npath.substr(0, 6) == "/__fg/") {
                 ++requests_;
                 x.counted = false;
@@ -352,7 +352,7 @@ net::awaitable<void> http_session::serve() {
                         claim.room->rt->shared()->saw(claim.seq, tokenstore::wall_clock_ms());
                 }
                 if (respond_local_now(x, res)) continue;
-            if (!co_await respond_local(x, std::move(res))) co_return;
+                if (!co_await respond_local(x, std::move(res))) co_return;
                 continue;
             }
             const int room = x.gen->routes.match(host, req.method_string(), norm.value);
@@ -377,7 +377,7 @@ net::awaitable<void> http_session::serve() {
                 if (!gate.proceed) {
                     ++requests_;
                     if (respond_local_now(x, *gate.response)) continue;
-                if (!co_await respond_local(x, std::move(*gate.response))) co_return;
+                    if (!co_await respond_local(x, std::move(*gate.response))) co_return;
                     continue;
                 }
                 x.room = &rb;

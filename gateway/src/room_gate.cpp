@@ -112,7 +112,8 @@ struct request_view {
         if (text.empty()) return std::nullopt;
         auto r = ts::verify_token(*keys, text,
                                   {.room = room.rt->id(), .type = type, .now_s = now_s,
-                                   .client = client_binding()});
+                                   .client = client_binding()},
+                                  client.tokens);
         if (r.status != ts::verify_status::ok) {
             if (metrics) metrics->token_rejected(r.status);
             return std::nullopt;

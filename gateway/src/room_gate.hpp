@@ -19,12 +19,15 @@
 #include "generation.hpp"
 #include "metrics.hpp"
 #include "tokenstore/active_slots.hpp"
+#include "tokenstore/token.hpp"
 
 namespace floodgate {
 
 struct client_info {
     std::string_view ip;
     bool tls = false;
+    // The connection's memo of tokens already checked (see tokenstore::token_memo); may be null.
+    tokenstore::token_memo* tokens = nullptr;
 };
 
 // One of the gateway's own answers (the waiting page, the /__fg/ JSON): a

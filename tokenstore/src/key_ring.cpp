@@ -62,6 +62,11 @@ absl::StatusOr<std::string> random_kid() {
 
 }  // namespace
 
+std::uint64_t key_ring::next_id() noexcept {
+    static std::atomic<std::uint64_t> last{0};
+    return last.fetch_add(1, std::memory_order_relaxed) + 1;
+}
+
 absl::StatusOr<std::unique_ptr<key_ring>> key_ring::parse(std::string_view text,
                                                           std::string_view origin) {
     std::unique_ptr<key_ring> ring(new key_ring());

@@ -277,6 +277,39 @@ TEST_CASE("no request reaches a protected path without a valid pass", "[rooms][b
         }
     }
 
+    // The same attempts on one kept-alive connection, each right after the genuine pass was
+    // checked on it: a connection remembers the last token that passed its check, and a near
+    // miss of it, an expired one or one for another room must still be refused.
+    {
+        raw_connection c(gw.port());
+        REQUIRE(c.connected());
+        const std::string genuine = "GET /__fg/v1/rooms/a/status HTTP/1.1\r\nHost: 127.0.0.1\r\n" +
+                                    cookie(pass_a) + "\r\n\r\n";
+        std::size_t tried = 0;
+        for (const auto& a : attempts) {
+            if (a.outcome != expect::waiting || a.head || a.pipelined ||
+                a.raw.find(" HTTP/1.1\r\n") == std::string::npos)
+                continue;
+            std::string raw = a.raw;
+            const std::string close = "Connection: close\r\n";
+            raw.erase(raw.find(close), close.size());
+            REQUIRE(c.send(genuine));
+            REQUIRE(c.read_responses(1, std::chrono::seconds(5)));
+            const auto admitted = parse_responses(c.take_received());
+            REQUIRE(admitted.size() == 1);
+            CHECK(json_string(boost::json::parse(admitted[0].body).as_object(), "state") == "admitted");
+            REQUIRE(c.send(raw));
+            INFO("attempt on a kept-alive connection: " << a.name << "\n--- sent:\n" << printable(raw));
+            REQUIRE(c.read_responses(1, std::chrono::seconds(5)));
+            const auto answer = parse_responses(c.take_received());
+            REQUIRE(answer.size() == 1);
+            CHECK(is_waiting_answer(answer[0], "a"));
+            CHECK_FALSE(answer[0].closes());
+            ++tried;
+        }
+        CHECK(tried >= 30);
+    }
+
     // The site behind room a saw nothing; nor did the app upstream see room a's path.
     std::string seen;
     for (const auto& r : site.requests()) seen += r.method + " " + r.target + " (" + r.header("Cookie").value_or("") + ")\n";

@@ -5,6 +5,8 @@
 #include <openssl/hmac.h>
 
 #include <algorithm>
+#include <random>
+#include <vector>
 #include <string>
 
 #include "tokenstore/base64url.hpp"
@@ -258,4 +260,138 @@ TEST_CASE("a key's MAC is HMAC-SHA256, for secrets shorter and longer than a blo
         CHECK(std::equal(mac, mac + sizeof mac, full));
         text.push_back(static_cast<char>('a' + n % 26));
     }
+}
+
+namespace {
+
+bool same_result(const verify_result& a, const verify_result& b) {
+    if (a.status != b.status) return false;
+    if (a.status != verify_status::ok) return true;
+    const token &x = a.claims, &y = b.claims;
+    return x.type == y.type && x.room == y.room && x.seq == y.seq && x.iat == y.iat &&
+           x.exp == y.exp && x.binding == y.binding && x.slot == y.slot && x.slot_gen == y.slot_gen;
+}
+
+}  // namespace
+
+TEST_CASE("a remembered token is still checked for type, room, expiry and binding", "[token]") {
+    auto keys = test_ring();
+    const std::uint64_t room = room_id("a");
+    const client_binding alice{"203.0.113.0/24", "Firefox"};
+    const client_binding other_ip{"198.51.100.0/24", "Firefox"};
+    const std::string text = sign_token(*keys, ticket_for(room, 77), &alice);
+    token_memo memo;
+    for (int i = 0; i < 2; ++i) {  // the first call fills the memo, the second reads it
+        const verify_result r = verify_token(*keys, text, expect_ticket(room, &alice), &memo);
+        REQUIRE(r.status == verify_status::ok);
+        CHECK(r.claims.seq == 77);
+    }
+    CHECK(verify_token(*keys, text, expect_ticket(room, &other_ip), &memo).status ==
+          verify_status::binding);
+    CHECK(verify_token(*keys, text, expect_ticket(room), &memo).status == verify_status::binding);
+    CHECK(verify_token(*keys, text, expect_ticket(room_id("b"), &alice), &memo).status ==
+          verify_status::wrong_room);
+    verify_expect later = expect_ticket(room, &alice);
+    later.now_s = now_s + 3600;
+    CHECK(verify_token(*keys, text, later, &memo).status == verify_status::expired);
+    verify_expect as_pass = expect_ticket(room, &alice);
+    as_pass.type = token_type::pass;
+    CHECK(verify_token(*keys, text, as_pass, &memo).status == verify_status::wrong_type);
+    CHECK(verify_token(*keys, text, expect_ticket(room, &alice), &memo).status == verify_status::ok);
+}
+
+TEST_CASE("a memo never vouches for a token under another ring or for other text", "[token]") {
+    const std::uint64_t room = room_id("a");
+    token_memo memo;
+    auto keys = test_ring();
+    const std::string good = sign_token(*keys, ticket_for(room));
+    REQUIRE(verify_token(*keys, good, expect_ticket(room), &memo).status == verify_status::ok);
+
+    // Same kid, another secret: the memo's text does not make it valid there.
+    auto stranger = key_ring::parse("k1 " + base64url::encode(std::string(32, 'b')), "x");
+    REQUIRE(stranger.ok());
+    CHECK(verify_token(**stranger, good, expect_ticket(room), &memo).status ==
+          verify_status::bad_mac);
+
+    // The first ring gone and another made, most likely at the same address, whose k1 has
+    // another secret: the remembered text is checked again.
+    REQUIRE(verify_token(*keys, good, expect_ticket(room), &memo).status == verify_status::ok);
+    keys.reset();
+    auto next = key_ring::parse("k1 " + base64url::encode(std::string(32, 'c')), "y");
+    REQUIRE(next.ok());
+    CHECK(verify_token(**next, good, expect_ticket(room), &memo).status == verify_status::bad_mac);
+
+    // A changed text is checked in full and does not replace the remembered one.
+    auto ring = test_ring();
+    const std::string text = sign_token(*ring, ticket_for(room));
+    REQUIRE(verify_token(*ring, text, expect_ticket(room), &memo).status == verify_status::ok);
+    for (std::size_t i = 0; i < text.size(); ++i) {
+        std::string changed = text;
+        changed[i] = changed[i] == 'A' ? 'B' : 'A';
+        CHECK(verify_token(*ring, changed, expect_ticket(room), &memo).status != verify_status::ok);
+        CHECK(verify_token(*ring, text.substr(0, i), expect_ticket(room), &memo).status !=
+              verify_status::ok);
+    }
+    CHECK(verify_token(*ring, text, expect_ticket(room), &memo).status == verify_status::ok);
+    // A rotated ring keeps its keys: what it signed before still verifies.
+    REQUIRE(ring->rotate().ok());
+    CHECK(verify_token(*ring, text, expect_ticket(room), &memo).status == verify_status::ok);
+    memo.clear();
+    CHECK(verify_token(*ring, text, expect_ticket(room), &memo).status == verify_status::ok);
+}
+
+TEST_CASE("verify_token gives the same answer with a memo as without, whatever comes in", "[token]") {
+    std::mt19937_64 rng(20261123);
+    auto pick = [&](std::size_t n) { return static_cast<std::size_t>(rng() % n); };
+    std::vector<std::unique_ptr<key_ring>> rings;
+    rings.push_back(test_ring());
+    rings.push_back(*key_ring::parse("k1 " + base64url::encode(std::string(32, 'b')) + "\nk2 " +
+                                         base64url::encode(std::string(40, 'z')) + "\n",
+                                     "two"));
+    const client_binding clients[] = {{"203.0.113.0/24", "Firefox"}, {"198.51.100.0/24", "Firefox"}};
+    const std::uint64_t rooms[] = {room_id("a"), room_id("b")};
+
+    std::vector<std::string> texts;
+    std::vector<verify_expect> fits;  // what each signed text verifies as
+    for (auto& ring : rings)
+        for (std::uint64_t room : rooms)
+            for (int bound = 0; bound < 2; ++bound)
+                for (token_type type : {token_type::ticket, token_type::pass}) {
+                    token t = ticket_for(room, texts.size() + 1);
+                    t.type = type;
+                    t.slot = 3;
+                    t.slot_gen = 5;
+                    t.exp = now_s + 10 + static_cast<std::uint32_t>(texts.size());
+                    texts.push_back(sign_token(*ring, t, bound ? &clients[0] : nullptr));
+                    fits.push_back({.room = room, .type = type, .now_s = now_s, .client = &clients[0]});
+                }
+    const std::size_t signed_count = texts.size();
+    for (std::size_t i = 0; i < signed_count; ++i) {  // near misses of each
+        std::string changed = texts[i];
+        changed[3 + pick(changed.size() - 3)] ^= 1;
+        texts.push_back(changed);
+        texts.push_back(texts[i].substr(0, texts[i].size() - 1));
+    }
+
+    token_memo memo;
+    std::size_t accepted = 0;
+    for (int i = 0; i < 20000; ++i) {
+        const key_ring& ring = *rings[pick(100) < 90 ? 0 : 1];  // mostly one ring, as in use
+        // A run of the same text, as a browser polling over one connection sends it.
+        const std::size_t which = pick(100) < 70 ? i / 8 % signed_count : pick(texts.size());
+        const std::string& text = texts[which];
+        // Mostly what the text was signed for, else anything.
+        verify_expect e{.room = rooms[pick(2)],
+                        .type = pick(2) ? token_type::ticket : token_type::pass,
+                        .now_s = now_s,
+                        .client = pick(4) ? &clients[pick(2)] : nullptr};
+        if (which < signed_count && pick(100) < 70) e = fits[which];
+        e.now_s = now_s + static_cast<std::uint32_t>(pick(40));
+        const verify_result with = verify_token(ring, text, e, &memo);
+        const verify_result without = verify_token(ring, text, e);
+        INFO("text " << text << " room " << e.room << " now " << e.now_s);
+        REQUIRE(same_result(with, without));
+        accepted += with.status == verify_status::ok;
+    }
+    CHECK(accepted > 1500);  // about a tenth: the run is not all refusals
 }

@@ -20,6 +20,7 @@
 #include <array>
 #include <atomic>
 #include <cstddef>
+#include <cstdint>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -88,6 +89,9 @@ public:
     bool sign_with(std::string_view kid) ABSL_LOCKS_EXCLUDED(mu_);  // false: no such kid
 
     const std::string& path() const noexcept { return path_; }
+    // Unique among the rings this process makes, never 0. A token_memo names its ring by this:
+    // an address can be reused once a ring is gone, an id cannot.
+    std::uint64_t id() const noexcept { return id_; }
 
 private:
     key_ring() = default;
@@ -96,6 +100,8 @@ private:
     absl::Status add_locked(std::unique_ptr<hmac_key> key, bool sign, bool keep_unsaved = false)
         ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
+    static std::uint64_t next_id() noexcept;
+    const std::uint64_t id_ = next_id();
     std::string path_;
     mutex mu_;  // serialises writers; readers use count_ only
     // Slots [0, count_) are written once before count_ is published and never change after.

@@ -83,8 +83,35 @@ std::string sign_token(const key_ring& keys, const token& t,
 void sign_token(const key_ring& keys, const token& t, const client_binding* client,
                 std::string& out);
 
+// The last ticket and the last pass that passed their MAC check, for one connection: a browser
+// polling over a kept-alive connection presents the same text every time. verify_token() with a
+// memo compares the text (in constant time) with the remembered one and, when it is the same
+// text under the same ring, takes the remembered claims instead of decoding the text and
+// computing its HMAC again. Type, room, expiry and binding are checked on every call, as
+// without a memo, so the result is always the one verify_token() without a memo would give.
+// Not thread-safe: one per connection.
+class token_memo {
+public:
+    void clear() noexcept {
+        for (auto& e : entries_) e.ring = 0;
+    }
+
+private:
+    friend verify_result verify_token(const key_ring&, std::string_view, const verify_expect&,
+                                      token_memo*) noexcept;
+    struct entry {
+        std::uint64_t ring = 0;          // key_ring::id(); 0: empty
+        const hmac_key* key = nullptr;   // in that ring, which never drops a key
+        token claims{};
+        std::size_t size = 0;
+        char text[max_token_size];
+    };
+    entry entries_[2];  // by the type asked for: a request may check a pass, then a ticket
+};
+
 // Checks format, key, MAC (constant time), type, room, expiry and binding, in that order.
-verify_result verify_token(const key_ring& keys, std::string_view text,
-                           const verify_expect& expect) noexcept;
+// With a memo, the same text as the last one asked for with this type skips the first three.
+verify_result verify_token(const key_ring& keys, std::string_view text, const verify_expect& expect,
+                           token_memo* memo = nullptr) noexcept;
 
 }  // namespace floodgate::tokenstore
