@@ -63,7 +63,7 @@ private:
     std::shared_ptr<const generation> gen_;  // the settings the current request uses
     std::string head_;  // a serialized message head, reused between requests
     path::result norm_;  // the current request's normalised target (storage reused)
-    tokenstore::token_memo tokens_;  // the last ticket and pass that passed their MAC check here
+    tokenstore::token_memo tokens_;  // the last token that passed its MAC check here
     std::size_t requests_ = 0;
     std::size_t pipeline_depth_ = 0;
     bool idle_ = false;

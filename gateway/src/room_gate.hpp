@@ -26,7 +26,8 @@ namespace floodgate {
 struct client_info {
     std::string_view ip;
     bool tls = false;
-    // The connection's memo of tokens already checked (see tokenstore::token_memo); may be null.
+    // The connection's memo of the last token that passed its MAC check (tokenstore::token_memo);
+    // may be null.
     tokenstore::token_memo* tokens = nullptr;
 };
 

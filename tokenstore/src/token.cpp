@@ -174,21 +174,19 @@ verify_result verify_token(const key_ring& keys, std::string_view text, const ve
     verify_result r;
     token claims;
     const hmac_key* key = nullptr;
-    token_memo::entry* remembered =
-        memo ? &memo->entries_[expect.type == token_type::pass ? 1 : 0] : nullptr;
-    if (remembered && remembered->ring == keys.id() && remembered->size == text.size() &&
-        equal_in_constant_time(remembered->text, text.data(), text.size())) {
-        claims = remembered->claims;
-        key = remembered->key;
+    if (memo && memo->ring_ == keys.id() && memo->size_ == text.size() &&
+        equal_in_constant_time(memo->text_, text.data(), text.size())) {
+        claims = memo->claims_;
+        key = memo->key_;
     } else {
         r.status = check_signature(keys, text, claims, key);
         if (r.status != verify_status::ok) return r;
-        if (remembered) {
-            remembered->ring = keys.id();
-            remembered->key = key;
-            remembered->claims = claims;
-            remembered->size = text.size();
-            std::memcpy(remembered->text, text.data(), text.size());
+        if (memo && text.size() <= token_memo::max_text) {
+            memo->ring_ = keys.id();
+            memo->key_ = key;
+            memo->claims_ = claims;
+            memo->size_ = text.size();
+            std::memcpy(memo->text_, text.data(), text.size());
         }
     }
     if (claims.type != expect.type) {

@@ -83,34 +83,31 @@ std::string sign_token(const key_ring& keys, const token& t,
 void sign_token(const key_ring& keys, const token& t, const client_binding* client,
                 std::string& out);
 
-// The last ticket and the last pass that passed their MAC check, for one connection: a browser
-// polling over a kept-alive connection presents the same text every time. verify_token() with a
-// memo compares the text (in constant time) with the remembered one and, when it is the same
-// text under the same ring, takes the remembered claims instead of decoding the text and
-// computing its HMAC again. Type, room, expiry and binding are checked on every call, as
-// without a memo, so the result is always the one verify_token() without a memo would give.
-// Not thread-safe: one per connection.
+// The last token that passed its MAC check on one connection: a browser polling over a
+// kept-alive connection presents the same text every time. verify_token() with a memo compares
+// the text (in constant time) with the remembered one and, when it is the same text under the
+// same ring, takes the remembered claims instead of decoding the text and computing its HMAC
+// again. Type, room, expiry and binding are checked on every call, as without a memo, so the
+// result is always the one verify_token() without a memo gives. Texts longer than the tokens
+// this library signs are checked in full and not remembered. Not thread-safe: one per
+// connection (168 bytes).
 class token_memo {
 public:
-    void clear() noexcept {
-        for (auto& e : entries_) e.ring = 0;
-    }
+    static constexpr std::size_t max_text = 96;  // a pass with an 8-character kid is 90
+    void clear() noexcept { ring_ = 0; }
 
 private:
     friend verify_result verify_token(const key_ring&, std::string_view, const verify_expect&,
                                       token_memo*) noexcept;
-    struct entry {
-        std::uint64_t ring = 0;          // key_ring::id(); 0: empty
-        const hmac_key* key = nullptr;   // in that ring, which never drops a key
-        token claims{};
-        std::size_t size = 0;
-        char text[max_token_size];
-    };
-    entry entries_[2];  // by the type asked for: a request may check a pass, then a ticket
+    std::uint64_t ring_ = 0;         // key_ring::id(); 0: empty
+    const hmac_key* key_ = nullptr;  // in that ring, which never drops a key
+    token claims_{};
+    std::size_t size_ = 0;
+    char text_[max_text];
 };
 
 // Checks format, key, MAC (constant time), type, room, expiry and binding, in that order.
-// With a memo, the same text as the last one asked for with this type skips the first three.
+// With a memo, the text that last passed the first three with it skips them (see token_memo).
 verify_result verify_token(const key_ring& keys, std::string_view text, const verify_expect& expect,
                            token_memo* memo = nullptr) noexcept;
 
